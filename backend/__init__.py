@@ -1,0 +1,1 @@
+"""TaskTracker: the REST API behind the task-tracking single-page app."""

@@ -1,0 +1,156 @@
+"""Settings, read from the environment (and a `.env` file) in this one module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import dotenv_values
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENVIRONMENTS = ("development", "testing", "production")
+DEV_JWT_SECRET = "development-only-key-never-use-in-production-0123456789"  # noqa: S105
+DEV_CORS_ORIGINS = (
+    "http://localhost:3000,http://127.0.0.1:3000,"
+    "http://localhost:5173,http://127.0.0.1:5173,"
+    "http://localhost:8080,http://127.0.0.1:8080"
+)
+MIN_SECRET_LENGTH = 32
+# Overrides with these names are read like the environment; any other override is a raw Flask key.
+ENV_VARIABLES = frozenset(
+    {
+        "APP_ENV",
+        "DATABASE_URL",
+        "JWT_SECRET_KEY",
+        "JWT_ACCESS_TOKEN_EXPIRES",
+        "JWT_REFRESH_TOKEN_EXPIRES",
+        "CORS_ORIGINS",
+        "AUTH_RATE_LIMIT",
+        "RATELIMIT_STORAGE_URI",
+        "RATELIMIT_ENABLED",
+        "PROXY_COUNT",
+        "LOG_LEVEL",
+        "LOG_JSON",
+        "ARGON2_TIME_COST",
+        "ARGON2_MEMORY_COST",
+        "ARGON2_PARALLELISM",
+    }
+)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot run: the message is a one-line reason."""
+
+
+def _environment(overrides: Mapping[str, Any] | None) -> dict[str, str]:
+    """Merge `.env`, the process environment and explicit overrides, later ones winning."""
+    merged: dict[str, str] = {
+        key: value
+        for key, value in dotenv_values(PROJECT_ROOT / ".env").items()
+        if value is not None
+    }
+    merged.update(os.environ)
+    for key, value in (overrides or {}).items():
+        merged[key] = str(value)
+    return merged
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    """Read a positive integer setting or fail with a one-line reason."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of seconds, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {value}")
+    return value
+
+
+def _origins(raw: str) -> list[str]:
+    """Split a comma-separated origin list, dropping blanks and trailing slashes."""
+    return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
+
+
+def default_database_url() -> str:
+    """Return the SQLite URL used when `DATABASE_URL` is not set."""
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'tasktracker.db'}"
+
+
+def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build the Flask configuration from the environment; `overrides` win (tests use them)."""
+    env = _environment(overrides)
+    app_env = env.get("APP_ENV", "development").strip() or "development"
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
+    production = app_env == "production"
+
+    secret = env.get("JWT_SECRET_KEY", "")
+    if production and len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(
+            "JWT_SECRET_KEY must be set to at least 32 characters when APP_ENV=production"
+        )
+    cors_default = "" if production else DEV_CORS_ORIGINS
+    database_url = env.get("DATABASE_URL", "").strip() or default_database_url()
+
+    config: dict[str, Any] = {
+        "APP_ENV": app_env,
+        "TESTING": app_env == "testing",
+        "DEBUG": False,
+        "PROPAGATE_EXCEPTIONS": False,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "JWT_SECRET_KEY": secret or DEV_JWT_SECRET,
+        "JWT_ALGORITHM": "HS256",
+        "JWT_DECODE_ALGORITHMS": ["HS256"],
+        "JWT_ACCESS_TOKEN_EXPIRES": _positive_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 900),
+        "JWT_REFRESH_TOKEN_EXPIRES": _positive_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000),
+        "JWT_TOKEN_LOCATION": ["headers"],
+        "JWT_ERROR_MESSAGE_KEY": "detail",
+        "CORS_ORIGINS": _origins(env.get("CORS_ORIGINS", cors_default)),
+        "AUTH_RATE_LIMIT": env.get("AUTH_RATE_LIMIT", "").strip() or "10 per minute",
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
+        "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
+        "RATELIMIT_HEADERS_ENABLED": False,
+        "PROXY_COUNT": _non_negative_int(env, "PROXY_COUNT"),
+        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_JSON": production or env.get("LOG_JSON", "").lower() == "true",
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "ARGON2_TIME_COST": _positive_int(env, "ARGON2_TIME_COST", 2),
+        "ARGON2_MEMORY_COST": _positive_int(env, "ARGON2_MEMORY_COST", 19_456),
+        "ARGON2_PARALLELISM": _positive_int(env, "ARGON2_PARALLELISM", 1),
+        "AUTO_MIGRATE": app_env == "development" and database_url.startswith("sqlite"),
+    }
+    for key, value in (overrides or {}).items():
+        if key not in ENV_VARIABLES:
+            config[key] = value
+    return config
+
+
+def _non_negative_int(env: Mapping[str, str], name: str) -> int:
+    """Read a count that may be zero (default 0)."""
+    raw = env.get(name, "").strip() or "0"
+    if not raw.isdigit():
+        raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
+    return int(raw)
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """Return SQLAlchemy engine options for the database behind `database_url`."""
+    if database_url.startswith("postgresql"):
+        return {
+            "pool_pre_ping": True,
+            "pool_size": 10,
+            "max_overflow": 5,
+            "pool_timeout": 5,
+            "pool_recycle": 1800,
+            "connect_args": {
+                "connect_timeout": 3,
+                "options": "-c statement_timeout=5000 -c lock_timeout=3000",
+            },
+        }
+    return {"connect_args": {"timeout": 5}}

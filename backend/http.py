@@ -1,0 +1,175 @@
+"""HTTP glue shared by every route: the `endpoint` decorator, body parsing, ETags, links."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any, cast
+from urllib.parse import urlencode
+
+from flask import Response, request
+from marshmallow import Schema, ValidationError
+
+from backend.auth import TokenKind, authenticate
+from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
+
+JSON = "application/json"
+MERGE_PATCH = "application/merge-patch+json"
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What a route takes and answers; the decorator enforces it and OpenAPI documents it."""
+
+    summary: str
+    auth: TokenKind | None = "access"
+    body: Schema | None = None
+    partial: bool = False
+    query: Schema | None = None
+    response: Schema | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    etag: bool = False
+    if_match: bool = False
+    location: bool = False
+    links: bool = False
+    rate_limited: bool = False
+    description: str = ""
+
+
+@dataclass
+class Reply:
+    """A view's result: the object to dump with the endpoint's schema, plus headers."""
+
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def flatten_errors(
+    messages: Mapping[Any, Any] | list[Any], prefix: str = ""
+) -> dict[str, list[str]]:
+    """Flatten marshmallow's nested messages into `{"field" or "field.0": [messages]}`."""
+    if isinstance(messages, list):
+        return {prefix or "body": [str(message) for message in messages]}
+    flat: dict[str, list[str]] = {}
+    for key, value in messages.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        flat.update(flatten_errors(value, name))
+    return flat
+
+
+def load(schema: Schema, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+    """Validate `data` with `schema`, raising the contract's 400 naming each bad field."""
+    try:
+        return cast(dict[str, Any], schema.load(data, partial=partial))
+    except ValidationError as error:
+        raise ValidationFailed(errors=flatten_errors(error.normalized_messages())) from None
+
+
+def read_json_object(*, merge_patch: bool = False) -> dict[str, Any]:
+    """Return the request body as a JSON object, or raise 415, 400 `invalid_json` or 400."""
+    raw = request.get_data(cache=True)
+    allowed = (JSON, MERGE_PATCH) if merge_patch else (JSON,)
+    if request.mimetype not in allowed:
+        if not raw and not request.mimetype:
+            raise ValidationFailed.on("body", "A JSON object body is required.")
+        raise UnsupportedMediaType(f"The request body must be sent as Content-Type: {JSON}.")
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise InvalidJSON from None
+    if not isinstance(data, dict):
+        raise ValidationFailed(
+            "The request body must be a JSON object.", errors={"body": ["Must be a JSON object."]}
+        )
+    return data
+
+
+def _refuse_constant(name: str) -> None:
+    """Refuse `NaN` and `Infinity`, which are not JSON."""
+    raise ValueError(name)
+
+
+def etag_for(data: Mapping[str, Any]) -> str:
+    """Return a strong ETag for a resource's representation."""
+    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return f'"{digest[:32]}"'
+
+
+def require_match(schema: Schema, resource: object) -> None:
+    """Raise 412 when the request's `If-Match` does not match the resource's current ETag."""
+    condition = request.if_match
+    if not condition:
+        return
+    if condition.star_tag or condition.contains(
+        etag_for(cast(dict[str, Any], schema.dump(resource))).strip('"')
+    ):
+        return
+    raise PreconditionFailed
+
+
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """Serialize `data` as UTF-8 JSON."""
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
+
+
+def page_links(total: int, limit: int, offset: int) -> str:
+    """Return the RFC 8288 `Link` header of a page, keeping the request's filters and sort."""
+    kept = [
+        (key, value)
+        for key, value in request.args.items(multi=True)
+        if key not in {"limit", "offset"}
+    ]
+    last = ((total - 1) // limit) * limit if total > 0 else 0
+    targets = {"first": 0, "last": last}
+    if offset > 0:
+        targets["prev"] = max(0, min(offset - limit, last))
+    if offset + limit < total:
+        targets["next"] = offset + limit
+    return ", ".join(
+        f'<{request.base_url}?{urlencode([*kept, ("limit", limit), ("offset", to)])}>; rel="{rel}"'
+        for rel, to in targets.items()
+    )
+
+
+def _render(spec: Endpoint, result: Reply | Any) -> Response:
+    """Turn a view's result into the response its endpoint promises."""
+    reply = result if isinstance(result, Reply) else Reply(result)
+    if spec.response is None:
+        return Response(status=spec.status, headers=reply.headers)
+    data = cast(dict[str, Any], spec.response.dump(reply.body))
+    if spec.etag:
+        tag = etag_for(data)
+        reply.headers["ETag"] = tag
+        if request.method == "GET" and request.if_none_match.contains_weak(tag.strip('"')):
+            return Response(status=304, headers=reply.headers)
+    if spec.links:
+        reply.headers["Link"] = page_links(data["total"], data["limit"], data["offset"])
+    return json_response(data, spec.status, reply.headers)
+
+
+def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
+    """Authenticate, parse (query, then body) and serialize around a view, as `spec` says."""
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
+        @wraps(view)
+        def wrapper(**kwargs: Any) -> Response:
+            if spec.auth is not None:
+                authenticate(spec.auth)
+            if spec.query is not None:
+                kwargs["query"] = load(spec.query, request.args.to_dict())
+            if spec.body is not None:
+                body = read_json_object(merge_patch=spec.partial)
+                kwargs["body"] = load(spec.body, body, partial=spec.partial)
+            return _render(spec, view(**kwargs))
+
+        wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate

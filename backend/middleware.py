@@ -1,0 +1,144 @@
+"""Request and response plumbing: request ids, one log line per request, CORS, headers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_cors import CORS
+
+from backend.extensions import limiter
+
+REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
+ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+EXPOSED_HEADERS = [
+    "ETag",
+    "Link",
+    "Location",
+    "Retry-After",
+    "X-Request-ID",
+    "Idempotent-Replayed",
+    "RateLimit",
+    "RateLimit-Policy",
+]
+RATE_LIMIT_POLICY_NAME = "auth"
+
+request_log = logging.getLogger("tasktracker.request")
+
+
+class JSONFormatter(logging.Formatter):
+    """Format a log record as one JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record, with the request fields a request log line carries."""
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """Format a log record as `message key=value …` for people reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render the record with its request fields appended."""
+        line = super().format(record)
+        fields = getattr(record, "fields", {})
+        if fields:
+            line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        return line
+
+
+def configure_logging(app: Flask) -> None:
+    """Send the app's logs to stderr, as JSON in production."""
+    handler = logging.StreamHandler(sys.stderr)
+    if app.config["LOG_JSON"]:
+        handler.setFormatter(JSONFormatter())
+    else:
+        handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger("tasktracker")
+    root.handlers[:] = [handler]
+    root.setLevel(app.config["LOG_LEVEL"])
+    root.propagate = False
+
+
+def assign_request_id() -> None:
+    """Adopt the client's well-formed `X-Request-ID`, or make one; start the request clock."""
+    g.started = time.perf_counter()
+    supplied = request.headers.get("X-Request-ID", "")
+    g.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else uuid.uuid4().hex
+
+
+def rate_limit_headers() -> dict[str, str]:
+    """Return the draft-09 `RateLimit` and `RateLimit-Policy` headers for this request, if any."""
+    current = limiter.current_limit
+    if current is None:
+        return {}
+    window = current.limit.get_expiry()
+    reset = max(0, int(current.reset_at - time.time()))
+    name = RATE_LIMIT_POLICY_NAME
+    headers = {
+        "RateLimit-Policy": f'"{name}";q={current.limit.amount};w={window}',
+        "RateLimit": f'"{name}";r={max(0, current.remaining)};t={reset}',
+    }
+    if current.breached:
+        headers["Retry-After"] = str(max(1, reset))
+    return headers
+
+
+def finish_response(response: Response) -> Response:
+    """Add the request id, security and rate-limit headers, then log the request."""
+    response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    for key, value in rate_limit_headers().items():
+        response.headers.setdefault(key, value)
+    started = g.get("started")
+    duration_ms = (time.perf_counter() - started) * 1000 if started else 0.0
+    request_log.info(
+        "request",
+        extra={
+            "fields": {
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "duration_ms": round(duration_ms, 2),
+                "request_id": response.headers["X-Request-ID"],
+                "user_id": g.get("user_id"),
+            }
+        },
+    )
+    return response
+
+
+def register_middleware(app: Flask) -> None:
+    """Install the request hooks and CORS on `app`."""
+    configure_logging(app)
+    app.before_request(assign_request_id)
+    app.after_request(finish_response)
+    origins = app.config["CORS_ORIGINS"]
+    if origins:
+        CORS(
+            app,
+            resources={r"/api/*": {"origins": origins}},
+            allow_headers=ALLOWED_HEADERS,
+            expose_headers=EXPOSED_HEADERS,
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            max_age=600,
+            supports_credentials=False,
+            vary_header=True,
+            always_send=False,
+        )

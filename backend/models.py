@@ -1,0 +1,187 @@
+"""The data model: users, their auth sessions, categories and tasks (SQLAlchemy 2, typed)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
+from sqlalchemy.orm import Mapped, column_property, mapped_column, validates
+from sqlalchemy.types import TypeDecorator
+
+from backend.extensions import Base
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+def created_time(context: Any) -> datetime:
+    """Default `updated_at` to the row's `created_at`, so a new row has one timestamp."""
+    return context.get_current_parameters()["created_at"]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Convert an aware time to UTC; refuse naive ones, which would be ambiguous."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC to the naive times SQLite returns."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Status(enum.StrEnum):
+    """Where a task stands."""
+
+    TODO = "todo"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Priority(enum.IntEnum):
+    """A task's priority, stored as its rank so that SQL sorts it correctly."""
+
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+
+
+def fold_name(name: str) -> str:
+    """Return the case-insensitive key under which a category name must be unique."""
+    return name.casefold()
+
+
+class User(Base):
+    """An account; its email is unique ignoring case."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    name: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        Index("uq_users_email_lower", func.lower(email), unique=True),
+        CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
+    )
+
+    @validates("email")
+    def _lower_email(self, _key: str, value: str) -> str:
+        """Store emails lower-cased, as the contract says."""
+        return value.lower()
+
+
+class AuthSession(Base):
+    """One login: its tokens carry its id, and revoking it revokes them all."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    refresh_jti: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Task(Base):
+    """A user's task."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    category_id: Mapped[int | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(11), default=Status.TODO.value)
+    priority: Mapped[int] = mapped_column(SmallInteger, default=Priority.MEDIUM.value)
+    due_date: Mapped[date | None] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=created_time, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('todo', 'in_progress', 'done')", name="status_allowed"),
+        CheckConstraint("priority BETWEEN 1 AND 3", name="priority_allowed"),
+        CheckConstraint("length(title) BETWEEN 1 AND 200", name="title_length"),
+        CheckConstraint(
+            "(status = 'done') = (completed_at IS NOT NULL)", name="completed_at_matches_status"
+        ),
+        Index("ix_tasks_user_created", "user_id", "created_at", "id"),
+        Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
+        Index("ix_tasks_user_due", "user_id", "due_date", "id"),
+        Index("ix_tasks_user_priority", "user_id", "priority", "id"),
+        Index("ix_tasks_user_title", "user_id", func.lower(title), "id"),
+        Index("ix_tasks_user_status_created", "user_id", "status", "created_at", "id"),
+    )
+    __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
+
+
+class Category(Base):
+    """A user's label for tasks; names are unique per user ignoring case."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(50))
+    name_key: Mapped[str] = mapped_column(String(150))
+    color: Mapped[str | None] = mapped_column(String(7))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=created_time, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    task_count: Mapped[int] = column_property(
+        select(func.count(Task.id))
+        .where(Task.category_id == id)
+        .correlate_except(Task)
+        .scalar_subquery()
+    )
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name_key"),
+        CheckConstraint("length(name) BETWEEN 1 AND 50", name="name_length"),
+        CheckConstraint("color IS NULL OR length(color) = 7", name="color_format"),
+    )
+    __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
+
+    @validates("name")
+    def _set_name_key(self, _key: str, value: str) -> str:
+        """Keep the case-folded uniqueness key in step with the name."""
+        self.name_key = fold_name(value)
+        return value

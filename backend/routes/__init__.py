@@ -1,0 +1,36 @@
+"""HTTP routes, one blueprint per resource, all under `/api/v1`."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.routing import BaseConverter, ValidationError
+
+from backend.routes import auth, categories, service, tasks
+from backend.schemas.fields import INT32_MAX
+
+API_PREFIX = "/api/v1"
+
+
+class IdConverter(BaseConverter):
+    """A resource id in a path: 1 to 2**31 - 1; anything else does not match (404)."""
+
+    regex = r"[0-9]{1,10}"
+    part_isolating = True
+
+    def to_python(self, value: str) -> int:
+        """Convert the path segment, refusing zero and ids beyond the 32-bit range."""
+        number = int(value)
+        if not 1 <= number <= INT32_MAX:
+            raise ValidationError
+        return number
+
+    def to_url(self, value: int) -> str:
+        """Write an id into a path."""
+        return str(value)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register every blueprint under the API prefix."""
+    app.url_map.converters["id"] = IdConverter
+    for blueprint in (auth.bp, tasks.bp, categories.bp, service.bp):
+        app.register_blueprint(blueprint, url_prefix=API_PREFIX)

@@ -1,0 +1,72 @@
+"""Schemas shared by every resource: base classes, pages, and the problem body."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+
+from backend.schemas.fields import INT32_MAX, CleanString
+
+
+class BodySchema(Schema):
+    """A request body: unknown fields are refused, so no field can be mass-assigned."""
+
+    class Meta:
+        """Refuse unknown fields."""
+
+        unknown = RAISE
+
+
+class QuerySchema(Schema):
+    """A query string: parameters the contract does not name are ignored."""
+
+    class Meta:
+        """Ignore unknown parameters."""
+
+        unknown = EXCLUDE
+
+
+class PageQuerySchema(QuerySchema):
+    """`limit` and `offset`, as every list route takes them."""
+
+    limit = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=100),
+        metadata={"description": "Page size, 1-100."},
+    )
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=INT32_MAX),
+        metadata={"description": "How many matches to skip."},
+    )
+
+
+class SearchQuerySchema(PageQuerySchema):
+    """A page that may also be narrowed by a case-insensitive substring `q`."""
+
+    q = CleanString(
+        validate=validate.Length(max=200),
+        metadata={"description": "Case-insensitive substring to search for."},
+    )
+
+
+class PageSchema(Schema):
+    """The envelope of a page of items; subclasses set `items`."""
+
+    total = fields.Integer(required=True, metadata={"description": "Every match of the filters."})
+    limit = fields.Integer(required=True)
+    offset = fields.Integer(required=True)
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem details body, as every error is sent."""
+
+    type = fields.String(required=True, metadata={"example": "about:blank"})
+    title = fields.String(required=True, metadata={"example": "Bad Request"})
+    status = fields.Integer(required=True, metadata={"example": 400})
+    detail = fields.String(required=True, metadata={"example": "The request is invalid."})
+    code = fields.String(required=True, metadata={"example": "validation_error"})
+    errors = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.String()),
+        metadata={"description": "Each bad field or parameter with its messages."},
+    )

@@ -1,0 +1,82 @@
+"""What every service shares: owned-resource lookup, pages, and the commit that maps conflicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm.exc import StaleDataError
+
+from backend.errors import Forbidden, NotFound, PreconditionFailed
+from backend.extensions import db
+
+
+class Owned(Protocol):
+    """A row that belongs to one user."""
+
+    id: Mapped[int]
+    user_id: Mapped[int]
+
+
+OwnedT = TypeVar("OwnedT", bound=Owned)
+ItemT = TypeVar("ItemT")
+
+
+@dataclass(frozen=True)
+class Page(Generic[ItemT]):
+    """One page of a list, with the count of every match."""
+
+    items: Sequence[ItemT]
+    total: int
+    limit: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class CrudService:
+    """The functions behind a resource's six routes."""
+
+    list: Callable[[int, Mapping[str, Any]], Page[Any]]
+    get: Callable[..., Any]
+    create: Callable[[int, Mapping[str, Any]], Any]
+    update: Callable[[Any, Mapping[str, Any]], Any]
+    delete: Callable[[Any], None]
+
+
+def get_owned(
+    model: type[OwnedT], user_id: int, resource_id: int, *, for_update: bool = False
+) -> OwnedT:
+    """Load a user's row by id: 404 when it does not exist, 403 when it is someone else's.
+
+    `for_update` locks the row (PostgreSQL) so that a conditional write is atomic.
+    """
+    statement = select(model).where(model.id == resource_id)
+    if for_update:
+        statement = statement.with_for_update()
+    resource = db.session.scalar(statement)
+    if resource is None:
+        raise NotFound(f"{model.__name__} {resource_id} was not found.")
+    if resource.user_id != user_id:
+        raise Forbidden(f"{model.__name__} {resource_id} belongs to another user.")
+    return resource
+
+
+def paginate(statement: Select[ItemT], limit: int, offset: int) -> Page[ItemT]:
+    """Run an ordered list query for one page, and count every match."""
+    total = db.session.scalar(
+        statement.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
+    )
+    items = db.session.scalars(statement.limit(limit).offset(offset)).all()
+    return Page(items, total or 0, limit, offset)
+
+
+def commit_versioned() -> None:
+    """Commit; a row changed by a concurrent request since it was read answers 412."""
+    try:
+        db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise PreconditionFailed from None

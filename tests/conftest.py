@@ -1,0 +1,207 @@
+"""Fixtures: a migrated database per run, emptied before each test; `app` → `client` → users.
+
+The suite runs on SQLite by default and on PostgreSQL when `TEST_DATABASE_URL` is set.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from backend.app import create_app
+from backend.extensions import db
+from backend.migrate import alembic_config
+
+PASSWORD = "Correct-Horse-9"
+# Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
+CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
+TABLES = ("tasks", "categories", "auth_sessions", "users")
+_emails = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return the test database URL, migrated to the newest schema once per run."""
+    url = os.environ.get("TEST_DATABASE_URL") or (
+        f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    )
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    command.upgrade(alembic_config(url), "head")
+    return url
+
+
+@pytest.fixture
+def is_postgres(database_url: str) -> bool:
+    """Tell whether this run is on PostgreSQL."""
+    return database_url.startswith("postgresql")
+
+
+def _empty_tables(url: str) -> None:
+    """Delete every row (and reset ids) so that each test starts from an empty database."""
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+    engine.dispose()
+
+
+AppFactory = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
+    """Return a factory of apps on the test database; settings override the defaults."""
+    _empty_tables(database_url)
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        settings: dict[str, Any] = {
+            "APP_ENV": "testing",
+            "DATABASE_URL": database_url,
+            "AUTH_RATE_LIMIT": "1000 per minute",
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "CORS_ORIGINS": "http://localhost:5173",
+            **CHEAP_ARGON2,
+            **overrides,
+        }
+        app = create_app(settings)
+        app.instance_path = str(tmp_path / "instance")
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    """Return the app with the test defaults."""
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Return a test client of `app`."""
+    return app.test_client()
+
+
+@dataclass
+class User:
+    """A registered, logged-in user and the headers that act as them."""
+
+    id: int
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+    client: FlaskClient = field(repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Return the `Authorization` header with the access token."""
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        """GET as this user."""
+        return self.client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> Any:
+        """POST as this user."""
+        return self.client.post(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> Any:
+        """PUT as this user."""
+        return self.client.put(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> Any:
+        """PATCH as this user."""
+        return self.client.patch(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> Any:
+        """DELETE as this user."""
+        return self.client.delete(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+
+
+class AuthActions:
+    """Register and log in users through the API, as the frontend would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def register(self, email: str | None = None, password: str = PASSWORD, **extra: Any) -> Any:
+        """POST /auth/register and return the response."""
+        email = email or f"user{next(_emails)}@example.com"
+        return self.client.post(
+            "/api/v1/auth/register", json={"email": email, "password": password, **extra}
+        )
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        """POST /auth/login and return the response."""
+        return self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
+
+    def user(self, email: str | None = None, password: str = PASSWORD) -> User:
+        """Register and log in a new user."""
+        email = email or f"user{next(_emails)}@example.com"
+        registered = self.register(email, password)
+        assert registered.status_code == 201, registered.get_json()
+        tokens = self.login(email, password).get_json()
+        return User(
+            id=registered.get_json()["id"],
+            email=email,
+            password=password,
+            access_token=tokens["access_token"],
+            refresh_token=tokens["refresh_token"],
+            client=self.client,
+        )
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    """Return the auth helper bound to `client`."""
+    return AuthActions(client)
+
+
+@pytest.fixture
+def user(auth: AuthActions) -> User:
+    """Return a logged-in user."""
+    return auth.user()
+
+
+@pytest.fixture
+def other_user(auth: AuthActions) -> User:
+    """Return a second logged-in user, for isolation tests."""
+    return auth.user()
+
+
+def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
+    """Assert an RFC 9457 problem response with `status` and `code`; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == "about:blank"
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    if status == 401:
+        assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
+    return body
