@@ -7,21 +7,24 @@ from sqlalchemy import delete
 
 from backend.extensions import db
 from backend.models import AuthSession, utcnow
+from backend.services.idempotency import purge_expired as purge_expired_keys
 
 
-def purge_expired_rows() -> int:
-    """Delete sessions that expired or were revoked; return how many rows went."""
+def purge_expired_rows() -> tuple[int, int]:
+    """Delete expired or revoked sessions and expired idempotency keys; return both counts."""
     now = utcnow()
     result = db.session.execute(
         delete(AuthSession).where(
             (AuthSession.expires_at <= now) | AuthSession.revoked_at.is_not(None)
         )
     )
+    keys = purge_expired_keys()
     db.session.commit()
-    return result.rowcount  # type: ignore[attr-defined]
+    return result.rowcount, keys  # type: ignore[attr-defined]
 
 
 @click.command("purge-expired")
 def purge_expired() -> None:
-    """Delete expired and revoked sessions (run it daily, e.g. from cron)."""
-    click.echo(f"purged {purge_expired_rows()} expired or revoked sessions")
+    """Delete expired and revoked sessions and expired idempotency keys (run it daily)."""
+    sessions, keys = purge_expired_rows()
+    click.echo(f"purged {sessions} expired or revoked sessions and {keys} expired idempotency keys")

@@ -25,7 +25,7 @@ from backend.migrate import alembic_config
 PASSWORD = "Correct-Horse-9"
 # Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
-TABLES = ("tasks", "categories", "auth_sessions", "users")
+TABLES = ("idempotency_keys", "tasks", "categories", "auth_sessions", "users")
 _emails = itertools.count(1)
 
 
@@ -120,25 +120,30 @@ class User:
         """Return the `Authorization` header with the access token."""
         return {"Authorization": f"Bearer {self.access_token}"}
 
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Send a request as this user (extra headers are merged with the token)."""
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return self.client.open(path, method=method, headers=headers, **kwargs)
+
     def get(self, path: str, **kwargs: Any) -> Any:
         """GET as this user."""
-        return self.client.get(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("GET", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> Any:
         """POST as this user."""
-        return self.client.post(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("POST", path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> Any:
         """PUT as this user."""
-        return self.client.put(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("PUT", path, **kwargs)
 
     def patch(self, path: str, **kwargs: Any) -> Any:
         """PATCH as this user."""
-        return self.client.patch(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> Any:
         """DELETE as this user."""
-        return self.client.delete(path, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
+        return self.request("DELETE", path, **kwargs)
 
 
 class AuthActions:
@@ -200,8 +205,10 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     assert body["status"] == status
     assert body["code"] == code
     assert body["type"] == "about:blank"
-    assert isinstance(body["title"], str) and body["title"]
-    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
     if status == 401:
         assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
     return body

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.routing import BaseConverter, ValidationError
 
-from backend.routes import auth, categories, service, tasks
+from backend.routes import account, auth, bulk, categories, service, tasks
 from backend.schemas.fields import INT32_MAX
 
 API_PREFIX = "/api/v1"
@@ -32,5 +32,5 @@ class IdConverter(BaseConverter):
 def register_blueprints(app: Flask) -> None:
     """Register every blueprint under the API prefix."""
     app.url_map.converters["id"] = IdConverter
-    for blueprint in (auth.bp, tasks.bp, categories.bp, service.bp):
+    for blueprint in (auth.bp, account.bp, tasks.bp, bulk.bp, categories.bp, service.bp):
         app.register_blueprint(blueprint, url_prefix=API_PREFIX)

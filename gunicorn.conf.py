@@ -1,0 +1,26 @@
+"""Gunicorn settings for TaskTracker; every value can be overridden from the environment.
+
+Run: gunicorn "backend.app:create_app()"   (gunicorn reads this file from the working directory)
+"""
+
+import multiprocessing
+import os
+
+bind = os.environ.get(
+    "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+# Requests mostly wait on PostgreSQL, so two workers per core keep the cores busy.
+workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2)))
+threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "5"))
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "0"))
+# The app logs one structured line per request itself: no second access log.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+# Trust X-Forwarded-* only through the app's PROXY_COUNT setting, not gunicorn's.
+forwarded_allow_ips = "127.0.0.1"
