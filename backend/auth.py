@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any, Literal, cast
 
 import jwt as pyjwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, g
-from flask_jwt_extended import create_access_token, create_refresh_token, verify_jwt_in_request
-from flask_jwt_extended.exceptions import (
-    InvalidHeaderError,
-    JWTExtendedException,
-    NoAuthorizationError,
-    RevokedTokenError,
-)
-from sqlalchemy import select
+from flask import Flask, current_app, g, request
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import bindparam, select
 
 from backend.errors import Unauthorized
 from backend.extensions import db
@@ -26,6 +25,10 @@ from backend.models import AuthSession, utcnow
 TokenKind = Literal["access", "refresh", "any"]
 HASHER_KEY = "tasktracker.password_hasher"
 DUMMY_HASH_KEY = "tasktracker.dummy_hash"
+BEARER_SCHEME = "bearer"
+TOKEN_TYPES = ("access", "refresh")
+DECIMAL_ID = re.compile(r"[0-9]{1,10}")
+MAX_ROW_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -103,23 +106,58 @@ def new_jti() -> str:
 
 def authenticate(kind: TokenKind) -> Principal:
     """Verify the request's bearer token and its session; raise a 401 with the contract's code."""
+    token = _bearer_token()
     try:
-        _header, claims = verify_jwt_in_request(
-            refresh=kind == "refresh", verify_type=kind != "any"
-        ) or ({}, {})
-    except NoAuthorizationError:
-        raise Unauthorized("No bearer token was sent.", code="token_missing") from None
-    except pyjwt.ExpiredSignatureError:
-        raise Unauthorized("The token has expired.", code="token_expired") from None
-    except RevokedTokenError:  # pragma: no cover - no blocklist loader is registered
-        raise Unauthorized("The token has been revoked.", code="token_revoked") from None
-    except (InvalidHeaderError, JWTExtendedException, pyjwt.InvalidTokenError):
+        claims = _verified_claims(token, current_app.config["JWT_SECRET_KEY"])
+    except pyjwt.InvalidTokenError:
         raise Unauthorized(_invalid_detail(kind), code="token_invalid") from None
-    principal = _principal(claims)
+    now = time.time()
+    if not _before(claims.get("nbf", 0), now):
+        raise Unauthorized(_invalid_detail(kind), code="token_invalid")
+    if _before(claims.get("exp"), now):
+        raise Unauthorized("The token has expired.", code="token_expired")
+    principal = _principal(claims, kind)
     _check_session(principal)
     g.principal = principal
     g.user_id = principal.user_id
     return principal
+
+
+@lru_cache(maxsize=4096)
+def _verified_claims(token: str, key: str) -> Mapping[str, Any]:
+    """Check a token's HS256 signature and return its claims; times are checked per request.
+
+    Verifying a signature is a pure function of the token and the key, so it is cached: a
+    client sends the same access token for up to 15 minutes. Revocation is not cached (the
+    session is read on every request), and an invalid token raises, which is never cached.
+    """
+    claims = pyjwt.decode(
+        token,
+        key,
+        algorithms=["HS256"],
+        options={"verify_exp": False, "verify_nbf": False, "require": ["exp", "sub", "jti"]},
+    )
+    return MappingProxyType(claims)
+
+
+def _before(moment: object, now: float) -> bool:
+    """Tell whether a numeric JWT time lies at or before `now` (a malformed time counts)."""
+    if not isinstance(moment, int | float) or isinstance(moment, bool):
+        return True
+    return moment <= now
+
+
+def _bearer_token() -> str:
+    """Return the token of `Authorization: Bearer <token>` (the scheme in any case, RFC 9110)."""
+    scheme, *credentials = request.headers.get("Authorization", "").split(None, 1) or [""]
+    if scheme.lower() != BEARER_SCHEME:
+        raise Unauthorized("No bearer token was sent.", code="token_missing")
+    parts = credentials[0].split() if credentials else []
+    if len(parts) != 1:
+        raise Unauthorized(
+            "The Authorization header must read: Bearer <token>.", code="token_invalid"
+        )
+    return parts[0]
 
 
 def _invalid_detail(kind: TokenKind) -> str:
@@ -129,29 +167,40 @@ def _invalid_detail(kind: TokenKind) -> str:
     return "A valid access token is required." if kind == "access" else "The token is invalid."
 
 
-def _principal(claims: dict[str, object]) -> Principal:
-    """Read the claims this API relies on, refusing tokens that lack them."""
+def _principal(claims: Mapping[str, Any], kind: TokenKind) -> Principal:
+    """Read the claims this API relies on, refusing tokens that lack them or are of another kind."""
     subject, session_id, jti = claims.get("sub"), claims.get("sid"), claims.get("jti")
-    token_type = claims.get("type")
+    token_type = claims.get("type", "access")  # Flask-JWT-Extended's default
+    user_id = int(subject) if isinstance(subject, str) and DECIMAL_ID.fullmatch(subject) else None
     if not (
-        isinstance(subject, str)
-        and subject.isdecimal()
-        and isinstance(session_id, int)
-        and not isinstance(session_id, bool)
+        _is_id(user_id)
+        and _is_id(session_id)
         and isinstance(jti, str)
-        and isinstance(token_type, str)
+        and token_type in TOKEN_TYPES
     ):
         raise Unauthorized("The token is missing required claims.", code="token_invalid")
-    return Principal(int(subject), session_id, token_type, jti)
+    if kind != "any" and token_type != kind:
+        raise Unauthorized(_invalid_detail(kind), code="token_invalid")
+    return Principal(cast(int, user_id), cast(int, session_id), str(token_type), cast(str, jti))
+
+
+def _is_id(value: object) -> bool:
+    """Tell whether a claim holds a row id (a positive 32-bit integer, not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
+
+
+SESSION_CHECK = select(AuthSession.user_id, AuthSession.revoked_at, AuthSession.expires_at).where(
+    AuthSession.id == bindparam("session_id")
+)
 
 
 def _check_session(principal: Principal) -> None:
     """Refuse tokens whose session is gone, revoked, expired or someone else's (one query)."""
-    row = db.session.execute(
-        select(AuthSession.user_id, AuthSession.revoked_at, AuthSession.expires_at).where(
-            AuthSession.id == principal.session_id
-        )
-    ).one_or_none()
+    row = (
+        db.session.connection()
+        .execute(SESSION_CHECK, {"session_id": principal.session_id})
+        .one_or_none()
+    )
     if (
         row is None
         or row.user_id != principal.user_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import delete
 
 from backend.extensions import db
@@ -24,6 +25,7 @@ def purge_expired_rows() -> tuple[int, int]:
 
 
 @click.command("purge-expired")
+@with_appcontext
 def purge_expired() -> None:
     """Delete expired and revoked sessions and expired idempotency keys (run it daily)."""
     sessions, keys = purge_expired_rows()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -116,8 +117,10 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "RATELIMIT_HEADERS_ENABLED": False,
+        # An unreachable counter store must not lock people out: limits fail open, logged.
+        "RATELIMIT_SWALLOW_ERRORS": True,
         "PROXY_COUNT": _non_negative_int(env, "PROXY_COUNT"),
-        "LOG_LEVEL": env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO",
+        "LOG_LEVEL": _log_level(env),
         "LOG_JSON": production or env.get("LOG_JSON", "").lower() == "true",
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "ARGON2_TIME_COST": _positive_int(env, "ARGON2_TIME_COST", 2),
@@ -129,6 +132,16 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         if key not in ENV_VARIABLES:
             config[key] = value
     return config
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    """Read the log level name (default INFO), refusing names `logging` does not know."""
+    level = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if level not in logging.getLevelNamesMapping():
+        raise ConfigError(
+            f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {level!r}"
+        )
+    return level
 
 
 def _non_negative_int(env: Mapping[str, str], name: str) -> int:
@@ -143,7 +156,8 @@ def engine_options(database_url: str) -> dict[str, Any]:
     """Return SQLAlchemy engine options for the database behind `database_url`."""
     if database_url.startswith("postgresql"):
         return {
-            "pool_pre_ping": True,
+            # No pool_pre_ping: backend.app pings only connections that sat idle (one round
+            # trip saved per request under load; see docs/PERFORMANCE.md).
             "pool_size": 10,
             "max_overflow": 5,
             "pool_timeout": 5,

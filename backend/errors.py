@@ -159,6 +159,15 @@ class ServiceUnavailable(APIError):
     detail = DETAILS_BY_STATUS[503]
 
 
+# RFC 9110's reason phrases where Python's `HTTPStatus` still has older ones (before 3.13).
+TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def title_for(status: int) -> str:
+    """Return the RFC 9110 reason phrase of `status`."""
+    return TITLES.get(status) or HTTPStatus(status).phrase
+
+
 def problem(
     status: int,
     code: str,
@@ -170,7 +179,7 @@ def problem(
     """Build an RFC 9457 problem+json response."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
+        "title": title_for(status),
         "status": status,
         "detail": detail,
         "code": code,
@@ -195,11 +204,18 @@ def handle_http_exception(error: HTTPException) -> Response:
     """Answer an error raised by werkzeug or Flask (routing, size limits, and so on)."""
     status = error.code or 500
     headers = {
-        key: value for key, value in error.get_headers() if key.lower() not in {"content-type"}
+        key: _sorted_list(value) if key == "Allow" else value
+        for key, value in error.get_headers()
+        if key.lower() != "content-type"
     }
     code = CODES_BY_STATUS.get(status, HTTPStatus(status).phrase.lower().replace(" ", "_"))
     detail = DETAILS_BY_STATUS.get(status, error.description or HTTPStatus(status).description)
     return problem(status, code, detail, headers=headers)
+
+
+def _sorted_list(value: str) -> str:
+    """Sort a comma-separated header value, so that `Allow` reads the same on every run."""
+    return ", ".join(sorted(item.strip() for item in value.split(",")))
 
 
 def handle_rate_limited(error: RateLimitExceeded) -> Response:

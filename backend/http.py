@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import wraps
@@ -15,9 +16,11 @@ from marshmallow import Schema, ValidationError
 
 from backend.auth import TokenKind, authenticate
 from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
+from backend.services import idempotency
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,7 @@ class Endpoint:
     location: bool = False
     links: bool = False
     rate_limited: bool = False
+    idempotent: bool = False
     description: str = ""
 
 
@@ -154,19 +158,52 @@ def _render(spec: Endpoint, result: Reply | Any) -> Response:
     return json_response(data, spec.status, reply.headers)
 
 
+def _idempotent(
+    user_id: int, key: str, body: Mapping[str, Any], respond: Callable[[], Response]
+) -> Response:
+    """Answer a keyed create: replay the first success, or run it once and keep its response."""
+    if not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ValidationFailed.on("Idempotency-Key", "Must be 1-255 visible ASCII characters.")
+    route = f"{request.method} {request.url_rule.rule if request.url_rule else request.path}"
+    claimed = idempotency.claim(user_id, route, key, idempotency.request_fingerprint(body))
+    if isinstance(claimed, idempotency.StoredResponse):
+        headers = {**claimed.headers, "Idempotent-Replayed": "true"}
+        return Response(claimed.body, status=claimed.status, headers=headers, mimetype=JSON)
+    try:
+        response = respond()
+    except Exception:
+        idempotency.release(claimed)
+        raise
+    kept = {
+        name: response.headers[name]
+        for name in idempotency.REPLAYED_HEADERS
+        if name in response.headers
+    }
+    idempotency.store(
+        claimed,
+        idempotency.StoredResponse(response.status_code, response.get_data(as_text=True), kept),
+    )
+    return response
+
+
 def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
     """Authenticate, parse (query, then body) and serialize around a view, as `spec` says."""
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
         @wraps(view)
         def wrapper(**kwargs: Any) -> Response:
-            if spec.auth is not None:
-                authenticate(spec.auth)
+            principal = authenticate(spec.auth) if spec.auth is not None else None
             if spec.query is not None:
                 kwargs["query"] = load(spec.query, request.args.to_dict())
+            body: dict[str, Any] = {}
             if spec.body is not None:
-                body = read_json_object(merge_patch=spec.partial)
+                body = read_json_object(merge_patch=request.method == "PATCH")
                 kwargs["body"] = load(spec.body, body, partial=spec.partial)
+            key = request.headers.get("Idempotency-Key")
+            if spec.idempotent and principal is not None and key is not None:
+                return _idempotent(
+                    principal.user_id, key, body, lambda: _render(spec, view(**kwargs))
+                )
             return _render(spec, view(**kwargs))
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import re
@@ -10,8 +11,9 @@ import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask_cors import CORS
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from backend.extensions import limiter
 
@@ -28,6 +30,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Policy",
 ]
 RATE_LIMIT_POLICY_NAME = "auth"
+EMPTY_STATUSES = frozenset({204, 304})
 
 request_log = logging.getLogger("tasktracker.request")
 
@@ -81,6 +84,22 @@ def assign_request_id() -> None:
     g.request_id = supplied if REQUEST_ID_PATTERN.fullmatch(supplied) else uuid.uuid4().hex
 
 
+def limit_streamed_body() -> None:
+    """Answer 413 to a body sent without `Content-Length` (chunked) that passes the size limit.
+
+    Werkzeug cuts such a stream at `MAX_CONTENT_LENGTH` without an error, which would turn a
+    body over 1 MiB into a truncated one (a 400, or a valid prefix) instead of a 413.
+    """
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:
+        raise RequestEntityTooLarge
+    environ["wsgi.input"] = io.BytesIO(body)
+
+
 def rate_limit_headers() -> dict[str, str]:
     """Return the draft-09 `RateLimit` and `RateLimit-Policy` headers for this request, if any."""
     current = limiter.current_limit
@@ -104,6 +123,10 @@ def finish_response(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if response.status_code in EMPTY_STATUSES or (
+        request.method == "OPTIONS" and not response.content_length
+    ):
+        response.headers.pop("Content-Type", None)
     for key, value in rate_limit_headers().items():
         response.headers.setdefault(key, value)
     started = g.get("started")
@@ -128,6 +151,7 @@ def register_middleware(app: Flask) -> None:
     """Install the request hooks and CORS on `app`."""
     configure_logging(app)
     app.before_request(assign_request_id)
+    app.before_request(limit_streamed_body)
     app.after_request(finish_response)
     origins = app.config["CORS_ORIGINS"]
     if origins:

@@ -21,10 +21,17 @@ from sqlalchemy import (
     func,
     select,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, column_property, mapped_column, validates
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 
 from backend.extensions import Base
+
+# SQLite reuses the id of a deleted last row unless the table is AUTOINCREMENT; an id must never
+# name two different resources (caches, idempotent replays), so every table opts in.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> datetime:
@@ -35,6 +42,35 @@ def utcnow() -> datetime:
 def created_time(context: Any) -> datetime:
     """Default `updated_at` to the row's `created_at`, so a new row has one timestamp."""
     return context.get_current_parameters()["created_at"]
+
+
+class fold(FunctionElement[str]):  # noqa: N801 (an SQL function)
+    """Case-fold text in SQL, alike on both databases.
+
+    PostgreSQL's `lower()` folds all of Unicode; SQLite's only ASCII, so there it is Python's
+    `str.casefold`, registered on each connection as `tt_casefold` (see `backend.app`).
+    """
+
+    type = String()
+    name = "fold"
+    inherit_cache = True
+
+
+@compiles(fold)
+def _fold_sqlite(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
+    """Render `tt_casefold(x)`, the Python function registered on SQLite connections."""
+    return f"tt_casefold({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold, "postgresql")
+def _fold_postgresql(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
+    """Render `lower(x)`."""
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+def casefold_or_null(value: str | None) -> str | None:
+    """Case-fold a value for SQLite's `tt_casefold` SQL function (null stays null)."""
+    return value.casefold() if isinstance(value, str) else value
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -94,6 +130,7 @@ class User(Base):
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
         CheckConstraint("length(email) BETWEEN 3 AND 254", name="email_length"),
+        NEVER_REUSE_IDS,
     )
 
     @validates("email")
@@ -106,6 +143,7 @@ class AuthSession(Base):
     """One login: its tokens carry its id, and revoking it revokes them all."""
 
     __tablename__ = "auth_sessions"
+    __table_args__ = (NEVER_REUSE_IDS,)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -146,9 +184,23 @@ class Task(Base):
         Index("ix_tasks_user_created", "user_id", "created_at", "id"),
         Index("ix_tasks_user_updated", "user_id", "updated_at", "id"),
         Index("ix_tasks_user_due", "user_id", "due_date", "id"),
+        Index(
+            "ix_tasks_user_due_desc",
+            "user_id",
+            due_date.desc().nulls_last(),
+            id.desc(),
+        ),
+        Index(
+            "ix_tasks_user_priority_desc_due",
+            "user_id",
+            priority.desc(),
+            due_date.asc().nulls_last(),
+            "id",
+        ),
         Index("ix_tasks_user_priority", "user_id", "priority", "id"),
         Index("ix_tasks_user_title", "user_id", func.lower(title), "id"),
         Index("ix_tasks_user_status_created", "user_id", "status", "created_at", "id"),
+        NEVER_REUSE_IDS,
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
 
@@ -177,6 +229,7 @@ class Category(Base):
         UniqueConstraint("user_id", "name_key"),
         CheckConstraint("length(name) BETWEEN 1 AND 50", name="name_length"),
         CheckConstraint("color IS NULL OR length(color) = 7", name="color_format"),
+        NEVER_REUSE_IDS,
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
 
@@ -203,4 +256,22 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
-    __table_args__ = (UniqueConstraint("user_id", "route", "key"),)
+    __table_args__ = (UniqueConstraint("user_id", "route", "key"), NEVER_REUSE_IDS)
+
+
+class TaskCounter(Base):
+    """How many of a user's tasks have one (status, priority, category); category 0 = none.
+
+    Database triggers on `tasks` keep it exact in the same transaction as every write (see
+    migration 0003), so list totals for status, priority and category filters need no scan.
+    """
+
+    __tablename__ = "task_counters"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(11), primary_key=True)
+    priority: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    category_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer)

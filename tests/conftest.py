@@ -25,7 +25,7 @@ from backend.migrate import alembic_config
 PASSWORD = "Correct-Horse-9"
 # Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
-TABLES = ("idempotency_keys", "tasks", "categories", "auth_sessions", "users")
+TABLES = ("idempotency_keys", "tasks", "task_counters", "categories", "auth_sessions", "users")
 _emails = itertools.count(1)
 
 
@@ -59,6 +59,7 @@ def _empty_tables(url: str) -> None:
         else:
             for table in TABLES:
                 connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 (fixed names)
+            connection.execute(text("DELETE FROM sqlite_sequence"))
     engine.dispose()
 
 

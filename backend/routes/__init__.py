@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from backend.routes import account, auth, bulk, categories, service, tasks
 from backend.schemas.fields import INT32_MAX
@@ -12,17 +12,19 @@ API_PREFIX = "/api/v1"
 
 
 class IdConverter(BaseConverter):
-    """A resource id in a path: 1 to 2**31 - 1; anything else does not match (404)."""
+    """A resource id in a path: up to ten digits.
+
+    Ids that no row can have (0, beyond 2**31 - 1) still match, so that every method answers
+    404 for them rather than 405.
+    """
 
     regex = r"[0-9]{1,10}"
     part_isolating = True
 
     def to_python(self, value: str) -> int:
-        """Convert the path segment, refusing zero and ids beyond the 32-bit range."""
+        """Convert the path segment; an impossible id becomes 0, which matches no row."""
         number = int(value)
-        if not 1 <= number <= INT32_MAX:
-            raise ValidationError
-        return number
+        return number if number <= INT32_MAX else 0
 
     def to_url(self, value: int) -> str:
         """Write an id into a path."""

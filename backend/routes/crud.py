@@ -93,6 +93,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 status=201,
                 etag=True,
                 location=True,
+                idempotent=True,
                 errors=(*WRITE_ERRORS, 401, 403, *resource.conflict_errors),
             ),
         ),

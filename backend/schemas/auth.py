@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import ValidationError, fields, validate
 
 from backend.schemas.common import BodySchema, Schema
@@ -25,9 +27,21 @@ def password_policy(password: str) -> None:
         raise ValidationError(broken)
 
 
-def email_field(**kwargs: object) -> CleanString:
-    """Return the email field: trimmed, a valid address of at most 254 characters."""
-    return CleanString(
+class EmailAddress(CleanString):
+    """An email address: trimmed and lower-cased before the validators see it.
+
+    Lower-casing first means the length limit holds for the stored form, which can be longer
+    (`"İ".lower()` is two characters).
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        """Trim, check the characters, then lower-case."""
+        return super()._deserialize(value, attr, data, **kwargs).lower()
+
+
+def email_field(**kwargs: object) -> EmailAddress:
+    """Return the email field: trimmed, lower-cased, a valid address of at most 254 characters."""
+    return EmailAddress(
         required=True,
         validate=[validate.Length(max=254), validate.Email(error="Not a valid email address.")],
         metadata={"example": "ada@example.com", "format": "email"},

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.schemas.common import BodySchema
 from backend.schemas.fields import INT32_MAX, StrictInteger
 from backend.schemas.tasks import TaskSchema
+
+
+class IdList(fields.List):
+    """A list of ids whose item errors are reported on the list itself (`ids`, not `ids.0`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        """Load the list, turning `{index: [messages]}` into `["Item index: message"]`."""
+        try:
+            return super()._deserialize(value, attr, data, **kwargs)
+        except ValidationError as error:
+            messages = error.messages
+            if not isinstance(messages, dict):
+                raise
+            raise ValidationError(
+                [
+                    f"Item {index}: {message}"
+                    for index, item_messages in messages.items()
+                    for message in item_messages
+                ]
+            ) from None
 
 
 class PartialNested(fields.Nested):
@@ -16,13 +36,15 @@ class PartialNested(fields.Nested):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs):
         """Load the nested object with `partial=True`, whatever the outer load asked."""
+        if not isinstance(value, dict):
+            raise ValidationError("Must be a JSON object of the fields to change.")
         return super()._deserialize(value, attr, data, partial=True, **kwargs)
 
 
 class BulkPatchSchema(BodySchema):
     """The body of `PATCH /tasks`: which tasks, and the changes to apply to each."""
 
-    ids = fields.List(
+    ids = IdList(
         StrictInteger(validate=validate.Range(min=1, max=INT32_MAX)),
         required=True,
         validate=validate.Length(min=1, max=100),

@@ -44,6 +44,7 @@ class SearchQuerySchema(PageQuerySchema):
     """A page that may also be narrowed by a case-insensitive substring `q`."""
 
     q = CleanString(
+        allow_none=True,
         validate=validate.Length(max=200),
         metadata={"description": "Case-insensitive substring to search for."},
     )

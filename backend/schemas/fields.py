@@ -15,7 +15,11 @@ from backend.models import Priority
 INT32_MAX = 2**31 - 1
 PRIORITY_NAMES = {member.value: member.name.lower() for member in Priority}
 PRIORITY_RANKS = {name: rank for rank, name in PRIORITY_NAMES.items()}
-DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+RFC3339_PATTERN = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
+)
+RFC3339_MESSAGE = "Not a valid RFC 3339 time: use e.g. 2026-11-25T12:00:00Z."
 MULTILINE_CONTROLS = frozenset("\n\r\t")
 
 
@@ -101,10 +105,10 @@ class StrictDate(fields.Date):
     """A calendar date written exactly as `YYYY-MM-DD`."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> date:
-        """Refuse other ISO forms (`20261201`, week dates) before parsing."""
-        if not isinstance(value, str) or not DATE_PATTERN.fullmatch(value):
+        """Trim, then refuse other ISO forms (`20261201`, week dates) before parsing."""
+        if not isinstance(value, str) or not DATE_PATTERN.fullmatch(trim(value)):
             raise ValidationError("Not a valid date: use YYYY-MM-DD.")
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(trim(value), attr, data, **kwargs)
 
 
 class UTCTime(fields.DateTime):
@@ -117,16 +121,17 @@ class UTCTime(fields.DateTime):
         return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
-        """Read an RFC 3339 time that names its offset, as an aware UTC time."""
-        if not isinstance(value, str) or "T" not in value.upper():
-            raise ValidationError("Not a valid RFC 3339 time.")
+        """Read an RFC 3339 time (which always names its offset) as an aware UTC time."""
+        match = RFC3339_PATTERN.fullmatch(trim(value)) if isinstance(value, str) else None
+        if match is None:
+            raise ValidationError(RFC3339_MESSAGE)
+        day, clock, fraction, offset = match.groups()
+        micros = (fraction or "")[1:7].ljust(6, "0")
+        zone = "+00:00" if offset in {"Z", "z"} else offset
         try:
-            parsed = datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValidationError("Not a valid RFC 3339 time.") from None
-        if parsed.tzinfo is None:
-            raise ValidationError("The time must give its offset, e.g. Z.")
-        return parsed.astimezone(UTC)
+            return datetime.fromisoformat(f"{day}T{clock}.{micros}{zone}").astimezone(UTC)
+        except (ValueError, OverflowError):  # not a real time, or beyond year 1-9999 in UTC
+            raise ValidationError(RFC3339_MESSAGE) from None
 
 
 class PriorityField(fields.Field):
@@ -137,10 +142,10 @@ class PriorityField(fields.Field):
         return None if value is None else PRIORITY_NAMES[value]
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
-        """Read a name as its rank."""
-        if not isinstance(value, str) or value not in PRIORITY_RANKS:
+        """Read a name (trimmed) as its rank."""
+        if not isinstance(value, str) or trim(value) not in PRIORITY_RANKS:
             raise ValidationError("Must be one of: low, medium, high.")
-        return PRIORITY_RANKS[value]
+        return PRIORITY_RANKS[trim(value)]
 
 
 class CommaSeparated(fields.Field):

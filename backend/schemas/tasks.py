@@ -37,7 +37,7 @@ class TaskSchema(BodySchema):
         validate=validate.Length(max=10_000),
         metadata={"example": None},
     )
-    status = fields.String(
+    status = CleanString(
         load_default=Status.TODO.value,
         validate=validate.OneOf(STATUSES),
         metadata={"enum": STATUSES, "example": "todo"},
@@ -95,7 +95,7 @@ class CategoryFilter(fields.Field):
             return None
         if not isinstance(value, str) or not value.isdecimal() or not value.isascii():
             raise ValidationError("Must be a category id or 'none'.")
-        number = int(value)
+        number = int(value) if len(value) <= len(str(INT32_MAX)) else 0
         if not 1 <= number <= INT32_MAX:
             raise ValidationError("No such category.")
         return number

@@ -9,8 +9,9 @@ from sqlalchemy import delete, select
 
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
-from backend.models import Task
-from backend.services.tasks import apply_changes, task_filters
+from backend.models import Task, utcnow
+from backend.services.common import commit_versioned
+from backend.services.tasks import apply_changes, check_category, task_filters
 
 FILTER_PARAMETERS = (
     "status",
@@ -37,15 +38,25 @@ def update_tasks(user_id: int, ids: Sequence[int], changes: Mapping[str, Any]) -
     foreign = [task.id for task in tasks if task.user_id != user_id]
     if foreign:
         raise Forbidden(f"Task {foreign[0]} belongs to another user.")
+    # The category is checked once, and reported on the body's own field name.
+    fields = dict(changes)
+    categorize = "category_id" in fields
+    category_id = fields.pop("category_id", None)
+    if categorize:
+        check_category(user_id, category_id, field="changes.category_id")
+    now = utcnow()
     for task in tasks:
-        apply_changes(task, changes)
-    db.session.commit()
+        if categorize:
+            task.category_id = category_id
+        apply_changes(task, fields, now)
+    commit_versioned()
     return len(tasks)
 
 
 def delete_tasks(user_id: int, query: Mapping[str, Any]) -> int:
     """Delete the user's tasks matching the filters; at least one filter is required."""
-    if not any(name in query for name in FILTER_PARAMETERS):
+    # A blank `q` loads as None and filters nothing: it must not count as a filter.
+    if not any(name in query and (name != "q" or query[name]) for name in FILTER_PARAMETERS):
         raise ValidationFailed(
             "Give at least one filter (for example status=done): deleting every task "
             "at once is not allowed.",

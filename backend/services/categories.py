@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend.errors import Conflict
 from backend.extensions import db
-from backend.models import Category
+from backend.models import Category, fold_name
 from backend.services.common import CrudService, Page, commit_versioned, get_owned, paginate
 from backend.services.tasks import detach_category_tasks
 
@@ -21,7 +21,8 @@ def list_categories(user_id: int, query: Mapping[str, Any]) -> Page[Category]:
     """Return one page of the user's categories, sorted by name."""
     statement = select(Category).where(Category.user_id == user_id)
     if query.get("q"):
-        statement = statement.where(Category.name.icontains(query["q"], autoescape=True))
+        text = fold_name(query["q"])
+        statement = statement.where(Category.name_key.contains(text, autoescape=True))
     statement = statement.order_by(Category.name_key, Category.id)
     return paginate(statement, query["limit"], query["offset"])
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from backend.errors import Forbidden, NotFound, PreconditionFailed
 from backend.extensions import db
+from backend.schemas.fields import INT32_MAX
 
 
 class Owned(Protocol):
@@ -53,6 +54,8 @@ def get_owned(
 
     `for_update` locks the row (PostgreSQL) so that a conditional write is atomic.
     """
+    if not 1 <= resource_id <= INT32_MAX:
+        raise NotFound(f"{model.__name__} {resource_id} was not found.")
     statement = select(model).where(model.id == resource_id)
     if for_update:
         statement = statement.with_for_update()

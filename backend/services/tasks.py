@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, literal, select, update
 
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
-from backend.models import Category, Status, Task, utcnow
-from backend.schemas.fields import PRIORITY_RANKS
+from backend.models import Category, Status, Task, fold, utcnow
+from backend.schemas.fields import INT32_MAX, PRIORITY_RANKS
 from backend.services.common import CrudService, Page, commit_versioned, get_owned, paginate
 
 DEFAULT_SORT = [("created_at", True)]
@@ -21,6 +22,8 @@ def check_category(user_id: int, category_id: int | None, field: str = "category
     """Accept null or one of the user's categories: 400 on `field` if missing, 403 if foreign."""
     if category_id is None:
         return
+    if not 1 <= category_id <= INT32_MAX:
+        raise ValidationFailed.on(field, f"Category {category_id} does not exist.")
     owner = db.session.scalar(select(Category.user_id).where(Category.id == category_id))
     if owner is None:
         raise ValidationFailed.on(field, f"Category {category_id} does not exist.")
@@ -28,7 +31,12 @@ def check_category(user_id: int, category_id: int | None, field: str = "category
         raise Forbidden(f"Category {category_id} belongs to another user.")
 
 
-def _filters(user_id: int, query: Mapping[str, Any]) -> list[ColumnElement[bool]]:
+def escape_like(text: str) -> str:
+    """Escape LIKE's wildcards (and the escape character) so that `text` matches literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def task_filters(user_id: int, query: Mapping[str, Any]) -> list[ColumnElement[bool]]:
     """Translate the list query's filters into SQL conditions."""
     conditions: list[ColumnElement[bool]] = [Task.user_id == user_id]
     if "status" in query:
@@ -48,10 +56,10 @@ def _filters(user_id: int, query: Mapping[str, Any]) -> list[ColumnElement[bool]
     if "updated_after" in query:
         conditions.append(Task.updated_at > query["updated_after"])
     if query.get("q"):
-        text = query["q"]
+        pattern = fold(literal(f"%{escape_like(query['q'])}%"))
         conditions.append(
-            Task.title.icontains(text, autoescape=True)
-            | Task.description.icontains(text, autoescape=True)
+            fold(Task.title).like(pattern, escape="\\")
+            | fold(Task.description).like(pattern, escape="\\")
         )
     return conditions
 
@@ -79,7 +87,7 @@ def list_tasks(user_id: int, query: Mapping[str, Any]) -> Page[Task]:
     default = SYNC_SORT if "updated_after" in query else DEFAULT_SORT
     statement = (
         select(Task)
-        .where(*_filters(user_id, query))
+        .where(*task_filters(user_id, query))
         .order_by(*_ordering(query.get("sort", default)))
     )
     return paginate(statement, query["limit"], query["offset"])
@@ -90,8 +98,8 @@ def get_task(user_id: int, task_id: int, *, for_update: bool = False) -> Task:
     return get_owned(Task, user_id, task_id, for_update=for_update)
 
 
-def _apply(task: Task, fields: Mapping[str, Any]) -> None:
-    """Set writable fields, keeping `completed_at` in step with `status`."""
+def apply_changes(task: Task, fields: Mapping[str, Any], now: datetime | None = None) -> None:
+    """Set writable fields, keeping `completed_at` in step with `status` (done at `now`)."""
     if "category_id" in fields:
         check_category(task.user_id, fields["category_id"])
     was_done = task.status == Status.DONE
@@ -99,15 +107,16 @@ def _apply(task: Task, fields: Mapping[str, Any]) -> None:
         setattr(task, name, value)
     is_done = task.status == Status.DONE
     if is_done and not was_done:
-        task.completed_at = utcnow()
+        task.completed_at = task.updated_at = now or utcnow()
     elif was_done and not is_done:
         task.completed_at = None
 
 
 def create_task(user_id: int, fields: Mapping[str, Any]) -> Task:
     """Create a task for the user."""
-    task = Task(user_id=user_id, status=Status.TODO.value)
-    _apply(task, fields)
+    now = utcnow()
+    task = Task(user_id=user_id, status=Status.TODO.value, created_at=now)
+    apply_changes(task, fields, now)
     db.session.add(task)
     db.session.commit()
     return task
@@ -115,7 +124,7 @@ def create_task(user_id: int, fields: Mapping[str, Any]) -> Task:
 
 def update_task(task: Task, fields: Mapping[str, Any]) -> Task:
     """Write changes (all writable fields for PUT, some for PATCH) to a locked task."""
-    _apply(task, fields)
+    apply_changes(task, fields)
     commit_versioned()
     return task
 

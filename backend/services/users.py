@@ -95,5 +95,8 @@ def revoke_session(session_id: int) -> None:
 
 
 def get_user(user_id: int) -> User:
-    """Return the user a verified token names (its session exists, so the user does)."""
-    return db.session.get_one(User, user_id)
+    """Return the user a verified token names; a deleted account's token is revoked."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise Unauthorized("The token's account no longer exists.", code="token_revoked")
+    return user

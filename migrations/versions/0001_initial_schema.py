@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("length(email) BETWEEN 3 AND 254", name=op.f("ck_users_email_length")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "auth_sessions",
@@ -43,6 +44,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_auth_sessions")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index(
@@ -69,6 +71,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_categories")),
         sa.UniqueConstraint("user_id", "name_key", name=op.f("uq_categories_user_id_name_key")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "tasks",
@@ -103,6 +106,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_tasks_user_id_users"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tasks", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tasks_category_id"), ["category_id"], unique=False)

@@ -39,6 +39,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "user_id", "route", "key", name=op.f("uq_idempotency_keys_user_id_route_key")
         ),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.create_index(

@@ -1,0 +1,294 @@
+"""Configuration: every variable of the contract is read, checked, defaulted and used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jwt as pyjwt
+import pytest
+
+from backend import config as config_module
+from backend.app import create_app
+from backend.config import DEV_JWT_SECRET, ENV_VARIABLES, ConfigError, load_config
+from backend.extensions import db
+from tests.conftest import PASSWORD, AppFactory, AuthActions
+
+STRONG_SECRET = "s" * 32
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Start from an empty environment and a project root without `.env`; return that root."""
+    for name in ENV_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(config_module, "PROJECT_ROOT", tmp_path)
+    return tmp_path
+
+
+# One row per variable of the contract's table: (variable, raw value, config key, expected).
+CONTRACT_VARIABLES = [
+    ("APP_ENV", "testing", "APP_ENV", "testing"),
+    ("DATABASE_URL", "sqlite:////tmp/x.db", "SQLALCHEMY_DATABASE_URI", "sqlite:////tmp/x.db"),
+    ("JWT_SECRET_KEY", STRONG_SECRET, "JWT_SECRET_KEY", STRONG_SECRET),
+    ("JWT_ACCESS_TOKEN_EXPIRES", "60", "JWT_ACCESS_TOKEN_EXPIRES", 60),
+    ("JWT_REFRESH_TOKEN_EXPIRES", "3600", "JWT_REFRESH_TOKEN_EXPIRES", 3600),
+    (
+        "CORS_ORIGINS",
+        "https://a.example, https://b.example/",
+        "CORS_ORIGINS",
+        ["https://a.example", "https://b.example"],
+    ),
+    ("AUTH_RATE_LIMIT", "5 per hour", "AUTH_RATE_LIMIT", "5 per hour"),
+    (
+        "RATELIMIT_STORAGE_URI",
+        "redis://cache:6379/2",
+        "RATELIMIT_STORAGE_URI",
+        "redis://cache:6379/2",
+    ),
+    ("LOG_LEVEL", "debug", "LOG_LEVEL", "DEBUG"),
+]
+OTHER_VARIABLES = [
+    ("LOG_JSON", "true", "LOG_JSON", True),
+    ("RATELIMIT_ENABLED", "false", "RATELIMIT_ENABLED", False),
+    ("PROXY_COUNT", "2", "PROXY_COUNT", 2),
+    ("ARGON2_TIME_COST", "3", "ARGON2_TIME_COST", 3),
+    ("ARGON2_MEMORY_COST", "4096", "ARGON2_MEMORY_COST", 4096),
+    ("ARGON2_PARALLELISM", "2", "ARGON2_PARALLELISM", 2),
+]
+ALL_VARIABLES = CONTRACT_VARIABLES + OTHER_VARIABLES
+
+
+def test_every_contract_variable_is_known() -> None:
+    assert {row[0] for row in ALL_VARIABLES} == ENV_VARIABLES
+
+
+@pytest.mark.parametrize(("name", "raw", "key", "expected"), ALL_VARIABLES)
+def test_variable_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, name: str, raw: str, key: str, expected: Any
+) -> None:
+    monkeypatch.setenv(name, raw)
+    assert load_config()[key] == expected
+
+
+@pytest.mark.parametrize(("name", "raw", "key", "expected"), ALL_VARIABLES)
+def test_variable_is_read_from_overrides(name: str, raw: str, key: str, expected: Any) -> None:
+    assert load_config({name: raw})[key] == expected
+
+
+@pytest.mark.parametrize(("name", "raw", "key", "expected"), ALL_VARIABLES)
+def test_variable_is_read_from_dotenv_file(
+    isolated_environment: Path, name: str, raw: str, key: str, expected: Any
+) -> None:
+    (isolated_environment / ".env").write_text(f"{name}={raw}\n")
+    assert load_config()[key] == expected
+
+
+def test_environment_beats_dotenv_and_overrides_beat_both(
+    isolated_environment: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (isolated_environment / ".env").write_text(
+        "AUTH_RATE_LIMIT=1 per second\nLOG_LEVEL=ERROR\nJWT_ACCESS_TOKEN_EXPIRES=11\n"
+        "JWT_REFRESH_TOKEN_EXPIRES\n"  # a name without a value is ignored
+    )
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", "22")
+    config = load_config({"JWT_ACCESS_TOKEN_EXPIRES": 33})
+    assert config["AUTH_RATE_LIMIT"] == "1 per second"
+    assert config["LOG_LEVEL"] == "WARNING"
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"] == 33
+    assert config["JWT_REFRESH_TOKEN_EXPIRES"] == 2_592_000
+
+
+def test_defaults_from_the_contract_table(isolated_environment: Path) -> None:
+    config = load_config()
+    assert config["APP_ENV"] == "development"
+    assert config["SQLALCHEMY_DATABASE_URI"] == (
+        f"sqlite:///{isolated_environment / 'instance' / 'tasktracker.db'}"
+    )
+    assert config["JWT_SECRET_KEY"] == DEV_JWT_SECRET
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
+    assert config["JWT_REFRESH_TOKEN_EXPIRES"] == 2_592_000
+    assert "http://localhost:5173" in config["CORS_ORIGINS"]
+    assert "http://localhost:3000" in config["CORS_ORIGINS"]
+    assert all(
+        o.startswith(("http://localhost:", "http://127.0.0.1:")) for o in config["CORS_ORIGINS"]
+    )
+    assert config["AUTH_RATE_LIMIT"] == "10 per minute"
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["LOG_LEVEL"] == "INFO"
+    assert config["LOG_JSON"] is False
+    assert config["RATELIMIT_ENABLED"] is True
+    assert config["PROXY_COUNT"] == 0
+    assert config["MAX_CONTENT_LENGTH"] == 1024 * 1024
+    assert config["JWT_ALGORITHM"] == "HS256"
+    assert config["AUTO_MIGRATE"] is True  # development on its SQLite file
+    assert config["TESTING"] is False
+    assert config["DEBUG"] is False
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_blank_values_fall_back_to_defaults(blank: str) -> None:
+    config = load_config(
+        {
+            "APP_ENV": blank,
+            "JWT_ACCESS_TOKEN_EXPIRES": blank,
+            "AUTH_RATE_LIMIT": blank,
+            "RATELIMIT_STORAGE_URI": blank,
+            "LOG_LEVEL": blank,
+            "DATABASE_URL": blank,
+        }
+    )
+    assert config["APP_ENV"] == "development"
+    assert config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
+    assert config["AUTH_RATE_LIMIT"] == "10 per minute"
+    assert config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert config["LOG_LEVEL"] == "INFO"
+    assert config["SQLALCHEMY_DATABASE_URI"].endswith("tasktracker.db")
+
+
+def test_production_defaults() -> None:
+    config = load_config({"APP_ENV": "production", "JWT_SECRET_KEY": STRONG_SECRET})
+    assert config["CORS_ORIGINS"] == []
+    assert config["LOG_JSON"] is True
+    assert config["AUTO_MIGRATE"] is False
+    assert config["TESTING"] is False
+    assert config["JWT_SECRET_KEY"] == STRONG_SECRET
+
+
+def test_testing_environment_sets_testing_and_does_not_migrate() -> None:
+    config = load_config({"APP_ENV": "testing"})
+    assert config["TESTING"] is True
+    assert config["AUTO_MIGRATE"] is False
+
+
+def test_development_on_postgresql_does_not_auto_migrate() -> None:
+    config = load_config({"DATABASE_URL": "postgresql+psycopg://u@db/x"})
+    assert config["AUTO_MIGRATE"] is False
+    options = config["SQLALCHEMY_ENGINE_OPTIONS"]
+    # Idle connections are pinged by backend.app's checkout hook instead of pool_pre_ping.
+    assert "pool_pre_ping" not in options
+    assert options["connect_args"]["connect_timeout"] <= 5
+    assert "statement_timeout" in options["connect_args"]["options"]
+
+
+def test_other_overrides_are_raw_flask_settings() -> None:
+    config = load_config({"SOME_FLASK_KEY": {"a": 1}, "MAX_CONTENT_LENGTH": 10})
+    assert config["SOME_FLASK_KEY"] == {"a": 1}
+    assert config["MAX_CONTENT_LENGTH"] == 10
+
+
+# --- refusing to start --------------------------------------------------------------------
+
+
+def _one_line_error(overrides: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_config(overrides)
+    message = str(caught.value)
+    assert message
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        pytest.param(None, id="missing"),
+        pytest.param("", id="empty"),
+        pytest.param("s" * 31, id="31-chars"),
+        pytest.param("short", id="short"),
+    ],
+)
+def test_production_refuses_a_missing_or_short_secret(secret: str | None) -> None:
+    overrides: dict[str, Any] = {"APP_ENV": "production"}
+    if secret is not None:
+        overrides["JWT_SECRET_KEY"] = secret
+    assert "JWT_SECRET_KEY" in _one_line_error(overrides)
+
+
+def test_production_app_refuses_to_start_without_a_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    with pytest.raises(ConfigError, match="JWT_SECRET_KEY"):
+        create_app()
+
+
+def test_production_app_starts_with_a_32_character_secret(database_url: str) -> None:
+    app = create_app(
+        {"APP_ENV": "production", "DATABASE_URL": database_url, "JWT_SECRET_KEY": STRONG_SECRET}
+    )
+    try:
+        assert app.config["JWT_SECRET_KEY"] == STRONG_SECRET
+        response = app.test_client().get("/api/v1/health")
+        assert response.status_code == 200
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.mark.parametrize("app_env", ["prod", "Production", "staging", "test"])
+def test_unknown_app_env_is_refused(app_env: str) -> None:
+    assert "APP_ENV" in _one_line_error({"APP_ENV": app_env})
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "JWT_ACCESS_TOKEN_EXPIRES",
+        "JWT_REFRESH_TOKEN_EXPIRES",
+        "ARGON2_TIME_COST",
+        "ARGON2_MEMORY_COST",
+        "ARGON2_PARALLELISM",
+    ],
+)
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5", "15m"])
+def test_invalid_positive_integers_are_refused(name: str, value: str) -> None:
+    assert name in _one_line_error({name: value})
+
+
+@pytest.mark.parametrize("value", ["verbose", "5", "INFO,DEBUG"])
+def test_unknown_log_level_is_refused(value: str) -> None:
+    assert "LOG_LEVEL" in _one_line_error({"LOG_LEVEL": value})
+
+
+@pytest.mark.parametrize("value", ["-1", "one", "1.0"])
+def test_invalid_proxy_count_is_refused(value: str) -> None:
+    assert "PROXY_COUNT" in _one_line_error({"PROXY_COUNT": value})
+
+
+# --- settings are used --------------------------------------------------------------------
+
+
+def _claims(token: str) -> dict[str, Any]:
+    return pyjwt.decode(token, options={"verify_signature": False})
+
+
+def test_token_lifetimes_are_used(make_app: AppFactory) -> None:
+    app = make_app(JWT_ACCESS_TOKEN_EXPIRES=1, JWT_REFRESH_TOKEN_EXPIRES=7)
+    auth = AuthActions(app.test_client())
+    assert auth.register("life@example.com").status_code == 201
+    response = auth.login("life@example.com", PASSWORD)
+    assert response.status_code == 200
+    tokens = response.get_json()
+    assert tokens["expires_in"] == 1
+    access, refresh = _claims(tokens["access_token"]), _claims(tokens["refresh_token"])
+    assert access["exp"] - access["iat"] == 1
+    assert refresh["exp"] - refresh["iat"] == 7
+
+
+def test_default_token_lifetimes(app: Any, auth: AuthActions) -> None:
+    assert auth.register("default-life@example.com").status_code == 201
+    tokens = auth.login("default-life@example.com").get_json()
+    assert tokens["expires_in"] == 900
+    assert _claims(tokens["access_token"])["exp"] - _claims(tokens["access_token"])["iat"] == 900
+    refresh = _claims(tokens["refresh_token"])
+    assert refresh["exp"] - refresh["iat"] == 2_592_000
+
+
+def test_secret_key_signs_tokens(make_app: AppFactory) -> None:
+    app = make_app(JWT_SECRET_KEY=STRONG_SECRET)
+    auth = AuthActions(app.test_client())
+    auth.register("signed@example.com")
+    token = auth.login("signed@example.com").get_json()["access_token"]
+    assert pyjwt.decode(token, STRONG_SECRET, algorithms=["HS256"])["type"] == "access"
+    with pytest.raises(pyjwt.InvalidSignatureError):
+        pyjwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])

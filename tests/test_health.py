@@ -1,0 +1,50 @@
+"""GET /api/v1/health: a real database check, no authentication."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from flask.testing import FlaskClient
+
+from tests.conftest import AppFactory, User, assert_problem
+
+
+def test_health_is_ok_with_the_database(client: FlaskClient) -> None:
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_health_needs_no_token_and_ignores_a_bad_one(client: FlaskClient) -> None:
+    response = client.get("/api/v1/health", headers={"Authorization": "Bearer garbage"})
+    assert response.status_code == 200
+
+
+def test_health_works_for_a_logged_in_user(user: User) -> None:
+    assert user.get("/api/v1/health").get_json() == {"status": "ok", "database": "ok"}
+
+
+def test_head_of_health_has_no_body(client: FlaskClient) -> None:
+    response = client.head("/api/v1/health")
+    assert response.status_code == 200
+    assert response.get_data() == b""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        pytest.param("postgresql+psycopg://x@127.0.0.1:1/x", id="postgresql-refused"),
+        pytest.param("sqlite:////nonexistent-dir/x.db", id="sqlite-unopenable"),
+    ],
+)
+def test_health_is_503_when_the_database_is_unreachable(make_app: AppFactory, url: str) -> None:
+    client = make_app(DATABASE_URL=url).test_client()
+    for _ in range(2):  # the pool does not keep a broken connection around
+        started = time.monotonic()
+        response = client.get("/api/v1/health")
+        assert time.monotonic() - started < 5
+        body = assert_problem(response, 503, "service_unavailable")
+        assert "database" not in body or body.get("database") != "ok"
+        assert response.headers["Retry-After"].isdigit()
