@@ -24,3 +24,8 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # Trust X-Forwarded-* only through the app's PROXY_COUNT setting, not gunicorn's.
 forwarded_allow_ips = "127.0.0.1"
+# gunicorn's control socket defaults to one path per host, which several instances would share
+# (and delete for each other): it is off unless GUNICORN_CONTROL_SOCKET names a path.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]

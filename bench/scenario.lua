@@ -1,0 +1,109 @@
+-- One wrk scenario, configured through the environment (bench/run sets these):
+--   WRK_PATH    request path; "{id}" in it is replaced, per request, by a random id of WRK_IDS
+--   WRK_METHOD  GET (default), POST, PATCH...
+--   WRK_TOKEN   access token sent as "Authorization: Bearer <token>" (optional)
+--   WRK_BODY    JSON request body, sent with "Content-Type: application/json" (optional)
+--   WRK_IDS     comma-separated ids for "{id}"
+--   WRK_RESULT  file that done() writes the results to, as one JSON object
+-- Every response that is not 2xx is counted (per status) by response(); the first one's
+-- status and body are kept so that a failing scenario says why.
+
+local path = assert(os.getenv("WRK_PATH"), "WRK_PATH is not set")
+local token = os.getenv("WRK_TOKEN") or ""
+local body = os.getenv("WRK_BODY") or ""
+
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+wrk.path = path
+if token ~= "" then
+   wrk.headers["Authorization"] = "Bearer " .. token
+end
+if body ~= "" then
+   wrk.body = body
+   wrk.headers["Content-Type"] = "application/json"
+end
+
+local prefix, suffix = path:match("^(.-){id}(.*)$")
+if prefix then
+   local ids = {}
+   for id in (os.getenv("WRK_IDS") or ""):gmatch("%d+") do
+      ids[#ids + 1] = id
+   end
+   assert(#ids > 0, "WRK_PATH has {id} but WRK_IDS is empty")
+
+   function request()
+      return wrk.format(nil, prefix .. ids[math.random(#ids)] .. suffix)
+   end
+end
+
+-- Per-thread state (each wrk thread runs its own copy of this script).
+non2xx = 0
+statuses = {}
+first_bad = ""
+
+local threads = {}
+
+function setup(thread)
+   thread:set("thread_number", #threads + 1)
+   threads[#threads + 1] = thread
+end
+
+function init(args)
+   math.randomseed(os.time() * 100 + (thread_number or 0))
+end
+
+function response(status, headers, response_body)
+   if status < 200 or status > 299 then
+      non2xx = non2xx + 1
+      local key = tostring(status)
+      statuses[key] = (statuses[key] or 0) + 1
+      if first_bad == "" then
+         first_bad = key .. " " .. string.sub(response_body or "", 1, 500)
+      end
+   end
+end
+
+local function json_string(text)
+   text = text:gsub('[%c"\\]', function(char)
+      if char == '"' then return '\\"' end
+      if char == "\\" then return "\\\\" end
+      return string.format("\\u%04x", char:byte())
+   end)
+   return '"' .. text .. '"'
+end
+
+function done(summary, latency, requests)
+   local total_non2xx, by_status, sample = 0, {}, ""
+   for _, thread in ipairs(threads) do
+      total_non2xx = total_non2xx + (thread:get("non2xx") or 0)
+      for status, count in pairs(thread:get("statuses") or {}) do
+         by_status[status] = (by_status[status] or 0) + count
+      end
+      local bad = thread:get("first_bad") or ""
+      if sample == "" then sample = bad end
+   end
+   local status_parts = {}
+   for status, count in pairs(by_status) do
+      status_parts[#status_parts + 1] = json_string(status) .. ": " .. count
+   end
+   local errors = summary.errors
+   local fields = {
+      '"duration_us": ' .. summary.duration,
+      '"requests": ' .. summary.requests,
+      '"bytes": ' .. summary.bytes,
+      '"rps": ' .. string.format("%.2f", summary.requests / (summary.duration / 1e6)),
+      '"latency_us": {"mean": ' .. string.format("%.1f", latency.mean)
+         .. ', "p50": ' .. latency:percentile(50)
+         .. ', "p90": ' .. latency:percentile(90)
+         .. ', "p99": ' .. latency:percentile(99)
+         .. ', "max": ' .. latency.max .. "}",
+      '"socket_errors": {"connect": ' .. errors.connect .. ', "read": ' .. errors.read
+         .. ', "write": ' .. errors.write .. ', "timeout": ' .. errors.timeout .. "}",
+      '"wrk_status_errors": ' .. errors.status,
+      '"non2xx": ' .. total_non2xx,
+      '"non2xx_by_status": {' .. table.concat(status_parts, ", ") .. "}",
+      '"first_non2xx": ' .. json_string(sample),
+   }
+   local out = assert(io.open(assert(os.getenv("WRK_RESULT"), "WRK_RESULT is not set"), "w"))
+   out:write("{" .. table.concat(fields, ", ") .. "}\n")
+   out:close()
+end
