@@ -48,6 +48,9 @@ def register_extensions(app: Flask) -> None:
     db.init_app(app)
     jwt.init_app(app)
     limiter.init_app(app)
+    # Only decorated routes are limited, and their decorator checks the limit itself; the
+    # app-wide hook (for default limits, which this app has none of) would run on every request.
+    app.before_request_funcs[None].remove(limiter._check_request_limit)
     init_password_hasher(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":

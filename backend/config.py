@@ -165,6 +165,12 @@ def engine_options(database_url: str) -> dict[str, Any]:
             "connect_args": {
                 "connect_timeout": 3,
                 "options": "-c statement_timeout=5000 -c lock_timeout=3000",
+                # A server that stops answering mid-connection is noticed within seconds.
+                "keepalives": 1,
+                "keepalives_idle": 5,
+                "keepalives_interval": 2,
+                "keepalives_count": 2,
+                "tcp_user_timeout": 5000,
             },
         }
     return {"connect_args": {"timeout": 5}}

@@ -18,7 +18,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from backend.extensions import limiter
 
 REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,128}")
-ALLOWED_HEADERS = ["Authorization", "Content-Type", "If-Match", "If-None-Match", "Idempotency-Key"]
+ALLOWED_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
 EXPOSED_HEADERS = [
     "ETag",
     "Link",
@@ -147,6 +154,28 @@ def finish_response(response: Response) -> Response:
     return response
 
 
+def answer_preflight() -> Response | None:
+    """Answer every CORS preflight under /api/ with 204, even where no route matches.
+
+    Flask answers OPTIONS only for routes that exist; without this a browser could never read
+    the 404 of an unknown path, as its preflight would fail first. Flask-CORS adds the headers.
+    """
+    if (
+        request.method == "OPTIONS"
+        and "Access-Control-Request-Method" in request.headers
+        and request.path.startswith("/api/")
+    ):
+        return Response(status=204)
+    return None
+
+
+def vary_on_origin(response: Response) -> Response:
+    """Mark API responses as varying by `Origin`, since their CORS headers do."""
+    if request.path.startswith("/api/"):
+        response.vary.add("Origin")
+    return response
+
+
 def register_middleware(app: Flask) -> None:
     """Install the request hooks and CORS on `app`."""
     configure_logging(app)
@@ -155,6 +184,8 @@ def register_middleware(app: Flask) -> None:
     app.after_request(finish_response)
     origins = app.config["CORS_ORIGINS"]
     if origins:
+        app.before_request(answer_preflight)
+        app.after_request(vary_on_origin)
         CORS(
             app,
             resources={r"/api/*": {"origins": origins}},

@@ -407,3 +407,26 @@ def test_me_and_logout_log_lines_carry_no_credentials(
     assert PASSWORD not in output.getvalue()
     assert user.access_token not in output.getvalue()
     assert [fields(r)["status"] for r in request_records(caplog)] == [200, 204]
+
+
+def test_preflight_to_a_path_without_a_route_is_answered(client):
+    """A browser must be able to read the 404 of an unknown path: its preflight succeeds."""
+    response = client.options(
+        "/api/v1/no-such-route",
+        headers={
+            "Origin": "http://localhost:5173",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    assert response.status_code == 204
+    assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+    assert "Origin" in response.headers.get("Vary", "")
+    followed = client.get("/api/v1/no-such-route", headers={"Origin": "http://localhost:5173"})
+    assert followed.status_code == 404
+    assert followed.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+
+
+def test_plain_options_without_preflight_headers_is_not_hijacked(client):
+    response = client.options("/api/v1/no-such-route")
+    assert response.status_code == 404

@@ -6,15 +6,23 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, func, literal, select, update
 
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
-from backend.models import Category, Status, Task, fold, utcnow
+from backend.models import Category, Status, Task, TaskCounter, fold, utcnow
 from backend.schemas.fields import INT32_MAX, PRIORITY_RANKS
-from backend.services.common import CrudService, Page, commit_versioned, get_owned, paginate
+from backend.services.common import (
+    CrudService,
+    Page,
+    commit_versioned,
+    get_owned,
+    paginate_rows,
+)
 
 DEFAULT_SORT = [("created_at", True)]
+# Filters the task counters cannot answer: a list using one of them counts its matches.
+UNCOUNTED_FILTERS = ("due_before", "due_after", "updated_after", "q")
 SYNC_SORT = [("updated_at", False)]
 
 
@@ -82,15 +90,35 @@ def _ordering(sort: list[tuple[str, bool]]) -> list[Any]:
     return terms
 
 
-def list_tasks(user_id: int, query: Mapping[str, Any]) -> Page[Task]:
-    """Return one page of the user's tasks matching the query's filters, in its order."""
+def list_tasks(user_id: int, query: Mapping[str, Any]) -> Page[Any]:
+    """Return one page of the user's tasks (as rows) matching the query's filters, in its order."""
     default = SYNC_SORT if "updated_after" in query else DEFAULT_SORT
     statement = (
-        select(Task)
+        select(*Task.__table__.columns)
         .where(*task_filters(user_id, query))
         .order_by(*_ordering(query.get("sort", default)))
     )
-    return paginate(statement, query["limit"], query["offset"])
+    return paginate_rows(statement, query["limit"], query["offset"], _counted_total(user_id, query))
+
+
+def _counted_total(user_id: int, query: Mapping[str, Any]) -> Select[int] | None:
+    """Return a query of the total from `task_counters`, when only counted filters are used.
+
+    The counters (kept by triggers) split each user's tasks by status, priority and category,
+    so these filters need a sum over a few rows instead of a count over all the user's tasks.
+    """
+    if any(query.get(name) is not None for name in UNCOUNTED_FILTERS):
+        return None
+    total = select(func.coalesce(func.sum(TaskCounter.n), 0)).where(TaskCounter.user_id == user_id)
+    if "status" in query:
+        total = total.where(TaskCounter.status.in_(query["status"]))
+    if "priority" in query:
+        total = total.where(
+            TaskCounter.priority.in_([PRIORITY_RANKS[name] for name in query["priority"]])
+        )
+    if "category_id" in query:
+        total = total.where(TaskCounter.category_id == (query["category_id"] or 0))
+    return total
 
 
 def get_task(user_id: int, task_id: int, *, for_update: bool = False) -> Task:
