@@ -13,6 +13,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from backend.auth import init_password_hasher
+from backend.cache import init_response_cache
 from backend.commands import purge_expired
 from backend.config import PROJECT_ROOT, load_config
 from backend.errors import register_error_handlers
@@ -30,6 +31,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides the environment (tests pass settings here)."""
     app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
     app.config.update(load_config(config))
+    # `/api/v1//tasks` is not `/api/v1/tasks`: a 404, not a redirect (an API answers, not moves).
+    app.url_map.merge_slashes = False
     register_extensions(app)
     register_middleware(app)
     register_error_handlers(app)
@@ -52,6 +55,7 @@ def register_extensions(app: Flask) -> None:
     # app-wide hook (for default limits, which this app has none of) would run on every request.
     app.before_request_funcs[None].remove(limiter._check_request_limit)
     init_password_hasher(app)
+    init_response_cache(app)
     with app.app_context():
         if db.engine.dialect.name == "sqlite":
             event.listen(db.engine, "connect", _sqlite_pragmas)

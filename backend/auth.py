@@ -6,7 +6,8 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, Literal, cast
@@ -20,7 +21,7 @@ from sqlalchemy import bindparam, select
 
 from backend.errors import Unauthorized
 from backend.extensions import db
-from backend.models import AuthSession, utcnow
+from backend.models import AuthSession, User, utcnow
 
 TokenKind = Literal["access", "refresh", "any"]
 HASHER_KEY = "tasktracker.password_hasher"
@@ -49,6 +50,10 @@ class Principal:
     session_id: int
     token_type: str
     jti: str
+    # The user's data version and creation time, read with the session: together with the
+    # user id they identify one state of the user's tasks and categories (see backend/cache.py).
+    data_version: int = 0
+    user_created_at: datetime | None = None
 
 
 def init_password_hasher(app: Flask) -> None:
@@ -116,8 +121,7 @@ def authenticate(kind: TokenKind) -> Principal:
         raise Unauthorized(_invalid_detail(kind), code="token_invalid")
     if _before(claims.get("exp"), now):
         raise Unauthorized("The token has expired.", code="token_expired")
-    principal = _principal(claims, kind)
-    _check_session(principal)
+    principal = _check_session(_principal(claims, kind))
     g.principal = principal
     g.user_id = principal.user_id
     return principal
@@ -189,16 +193,32 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
 
 
-SESSION_CHECK = select(AuthSession.user_id, AuthSession.revoked_at, AuthSession.expires_at).where(
-    AuthSession.id == bindparam("session_id")
+SESSION_CHECK = (
+    select(
+        AuthSession.user_id,
+        AuthSession.revoked_at,
+        AuthSession.expires_at,
+        User.data_version,
+        User.created_at,
+    )
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.id == bindparam("session_id"))
 )
+# A write locks the user's row first, in the same query: every write of one user then takes
+# its locks in one order (user, then tasks and counters), so concurrent writes cannot deadlock.
+SESSION_CHECK_FOR_WRITE = SESSION_CHECK.with_for_update(of=User, key_share=True)
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def _check_session(principal: Principal) -> None:
-    """Refuse tokens whose session is gone, revoked, expired or someone else's (one query)."""
+def _check_session(principal: Principal) -> Principal:
+    """Refuse tokens whose session is gone, revoked, expired or someone else's (one query).
+
+    Return the principal with the user's data version.
+    """
+    statement = SESSION_CHECK if request.method in READ_METHODS else SESSION_CHECK_FOR_WRITE
     row = (
         db.session.connection()
-        .execute(SESSION_CHECK, {"session_id": principal.session_id})
+        .execute(statement, {"session_id": principal.session_id})
         .one_or_none()
     )
     if (
@@ -208,6 +228,7 @@ def _check_session(principal: Principal) -> None:
         or row.expires_at <= utcnow()
     ):
         raise Unauthorized("The token's session has been revoked.", code="token_revoked")
+    return replace(principal, data_version=row.data_version, user_created_at=row.created_at)
 
 
 def current_principal() -> Principal:

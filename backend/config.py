@@ -32,6 +32,7 @@ ENV_VARIABLES = frozenset(
         "RATELIMIT_STORAGE_URI",
         "RATELIMIT_ENABLED",
         "PROXY_COUNT",
+        "RESPONSE_CACHE_SIZE",
         "LOG_LEVEL",
         "LOG_JSON",
         "ARGON2_TIME_COST",
@@ -90,7 +91,9 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
     production = app_env == "production"
 
-    secret = env.get("JWT_SECRET_KEY", "")
+    secret = env.get("JWT_SECRET_KEY", "").strip()
+    if production and secret == DEV_JWT_SECRET:
+        raise ConfigError("JWT_SECRET_KEY must not be the published development key in production")
     if production and len(secret) < MIN_SECRET_LENGTH:
         raise ConfigError(
             "JWT_SECRET_KEY must be set to at least 32 characters when APP_ENV=production"
@@ -126,6 +129,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "ARGON2_TIME_COST": _positive_int(env, "ARGON2_TIME_COST", 2),
         "ARGON2_MEMORY_COST": _positive_int(env, "ARGON2_MEMORY_COST", 19_456),
         "ARGON2_PARALLELISM": _positive_int(env, "ARGON2_PARALLELISM", 1),
+        "RESPONSE_CACHE_SIZE": _non_negative_int(env, "RESPONSE_CACHE_SIZE", 2048),
         "AUTO_MIGRATE": app_env == "development" and database_url.startswith("sqlite"),
     }
     for key, value in (overrides or {}).items():
@@ -144,9 +148,9 @@ def _log_level(env: Mapping[str, str]) -> str:
     return level
 
 
-def _non_negative_int(env: Mapping[str, str], name: str) -> int:
-    """Read a count that may be zero (default 0)."""
-    raw = env.get(name, "").strip() or "0"
+def _non_negative_int(env: Mapping[str, str], name: str, default: int = 0) -> int:
+    """Read a count that may be zero."""
+    raw = env.get(name, "").strip() or str(default)
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
     return int(raw)

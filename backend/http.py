@@ -14,7 +14,8 @@ from urllib.parse import urlencode
 from flask import Response, request
 from marshmallow import Schema, ValidationError
 
-from backend.auth import TokenKind, authenticate
+from backend.auth import Principal, TokenKind, authenticate
+from backend.cache import request_key, response_cache
 from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
 from backend.extensions import db
 from backend.schemas.dump import dumper_for
@@ -43,6 +44,7 @@ class Endpoint:
     links: bool = False
     rate_limited: bool = False
     idempotent: bool = False
+    cached: bool = False
     description: str = ""
 
 
@@ -186,6 +188,18 @@ def _idempotent(
     return response
 
 
+def _cached(principal: Principal, respond: Callable[[], Response]) -> Response:
+    """Answer a read from the response cache, or render it and keep a 200 for next time."""
+    cache, key = response_cache(), request_key(principal)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit.replay()
+    response = respond()
+    if response.status_code == 200:
+        cache.put(key, response)
+    return response
+
+
 def read_only_transaction() -> None:
     """Run a read-only request's statements in autocommit: no BEGIN and no ROLLBACK round trip.
 
@@ -214,6 +228,8 @@ def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Res
                 return _idempotent(
                     principal.user_id, key, body, lambda: _render(spec, view(**kwargs))
                 )
+            if spec.cached and principal is not None:
+                return _cached(principal, lambda: _render(spec, view(**kwargs)))
             return _render(spec, view(**kwargs))
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]

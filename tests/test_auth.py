@@ -428,10 +428,11 @@ def test_user_deleted_while_request_runs(
     token = login_tokens(auth, "ada@example.com")["access_token"]
     check_session = backend.auth._check_session
 
-    def check_then_delete(principal: backend.auth.Principal) -> None:
-        check_session(principal)
+    def check_then_delete(principal: backend.auth.Principal) -> backend.auth.Principal:
+        checked = check_session(principal)
         db.session.delete(db.session.get_one(User, principal.user_id))
         db.session.flush()
+        return checked
 
     monkeypatch.setattr(backend.auth, "_check_session", check_then_delete)
     assert_problem(auth.client.get(ME, headers=bearer(token)), 401, "token_revoked")

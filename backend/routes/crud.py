@@ -78,6 +78,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 query=resource.query_schema,
                 response=resource.page_schema,
                 links=True,
+                cached=True,
                 errors=resource.list_errors,
             ),
         ),
@@ -102,7 +103,13 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
             "GET",
             f"get_{name}",
             get_item,
-            Endpoint(summary=f"Get a {name}", response=schema, etag=True, errors=ITEM_ERRORS),
+            Endpoint(
+                summary=f"Get a {name}",
+                response=schema,
+                etag=True,
+                cached=True,
+                errors=ITEM_ERRORS,
+            ),
         ),
         (
             item_rule,
