@@ -30,24 +30,42 @@ INCREMENT = (
 )
 COUNTED_COLUMNS = "user_id, status, priority, category_id"
 
-POSTGRESQL_FUNCTION = f"""
-CREATE FUNCTION tasks_count_changes() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        {DECREMENT.format(row="OLD")};
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        {INCREMENT.format(row="NEW")};
-    END IF;
-    RETURN NULL;
-END
-$$
+# PostgreSQL: statement-level triggers with transition tables, so that a statement writing
+# many rows (a bulk delete, a seed) moves each counter once — row-level triggers would update the
+# same counter rows again and again in one transaction, which PostgreSQL makes quadratic. Rows of
+# users being deleted (a cascade) are skipped: their counters go with them.
+POSTGRESQL_NET_CHANGE = """
+INSERT INTO task_counters AS k (user_id, status, priority, category_id, n)
+SELECT user_id, status, priority, category_id, sum(delta)::integer FROM ({rows}) AS changes
+WHERE EXISTS (SELECT 1 FROM users WHERE users.id = changes.user_id)
+GROUP BY user_id, status, priority, category_id
+HAVING sum(delta) <> 0
+ON CONFLICT (user_id, status, priority, category_id) DO UPDATE SET n = k.n + EXCLUDED.n
 """
-POSTGRESQL_TRIGGER = f"""
-CREATE TRIGGER tasks_count_changes
-AFTER INSERT OR DELETE OR UPDATE OF {COUNTED_COLUMNS} ON tasks
-FOR EACH ROW EXECUTE FUNCTION tasks_count_changes()
-"""
+ROWS = (
+    "SELECT user_id, status, priority, COALESCE(category_id, 0) AS category_id, "
+    "{delta} AS delta FROM {table}"
+)
+POSTGRESQL_STATEMENTS = {
+    "insert": ("REFERENCING NEW TABLE AS new_rows", ROWS.format(delta=1, table="new_rows")),
+    "delete": ("REFERENCING OLD TABLE AS old_rows", ROWS.format(delta=-1, table="old_rows")),
+    "update": (
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        ROWS.format(delta=-1, table="old_rows")
+        + " UNION ALL "
+        + ROWS.format(delta=1, table="new_rows"),
+    ),
+}
+POSTGRESQL = [
+    statement
+    for event, (referencing, rows) in POSTGRESQL_STATEMENTS.items()
+    for statement in (
+        f"CREATE FUNCTION tasks_count_{event}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN {POSTGRESQL_NET_CHANGE.format(rows=rows)}; RETURN NULL; END $$",
+        f"CREATE TRIGGER tasks_count_{event} AFTER {event.upper()} ON tasks {referencing} "
+        f"FOR EACH STATEMENT EXECUTE FUNCTION tasks_count_{event}()",
+    )
+]
 SQLITE_TRIGGERS = {
     "tasks_count_insert": f"AFTER INSERT ON tasks BEGIN {INCREMENT.format(row='NEW')}; END",
     "tasks_count_delete": f"AFTER DELETE ON tasks BEGIN {DECREMENT.format(row='OLD')}; END",
@@ -96,8 +114,8 @@ def upgrade() -> None:
     )
     op.execute(BACKFILL)
     if postgresql:
-        op.execute(POSTGRESQL_FUNCTION)
-        op.execute(POSTGRESQL_TRIGGER)
+        for statement in POSTGRESQL:
+            op.execute(statement)
     else:
         for name, body in SQLITE_TRIGGERS.items():
             op.execute(f"CREATE TRIGGER {name} {body}")
@@ -105,8 +123,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER tasks_count_changes ON tasks")
-        op.execute("DROP FUNCTION tasks_count_changes()")
+        for event in POSTGRESQL_STATEMENTS:
+            op.execute(f"DROP TRIGGER tasks_count_{event} ON tasks")
+            op.execute(f"DROP FUNCTION tasks_count_{event}()")
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")

@@ -23,20 +23,23 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("tasks", "categories")
 BUMP = "UPDATE users SET data_version = data_version + 1 WHERE id = {row}.user_id"
 
+# PostgreSQL: statement-level triggers (one bump per user per statement, however many rows it
+# writes: row-level bumps of one row within one transaction are quadratic there).
+POSTGRESQL_REFERENCING = {
+    "insert": ("REFERENCING NEW TABLE AS new_rows", "SELECT user_id FROM new_rows"),
+    "delete": ("REFERENCING OLD TABLE AS old_rows", "SELECT user_id FROM old_rows"),
+    "update": (
+        "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows",
+        "SELECT user_id FROM old_rows UNION SELECT user_id FROM new_rows",
+    ),
+}
 POSTGRESQL = [
-    f"""
-    CREATE FUNCTION bump_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-        IF TG_OP IN ('UPDATE', 'DELETE') THEN
-            {BUMP.format(row="OLD")};
-        END IF;
-        IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND NEW.user_id <> OLD.user_id) THEN
-            {BUMP.format(row="NEW")};
-        END IF;
-        RETURN NULL;
-    END
-    $$
-    """,
+    *(
+        f"CREATE FUNCTION bump_data_version_{event}() RETURNS trigger LANGUAGE plpgsql AS $$ "  # noqa: S608
+        f"BEGIN UPDATE users SET data_version = data_version + 1 WHERE id IN ({users}); "
+        "RETURN NULL; END $$"
+        for event, (_referencing, users) in POSTGRESQL_REFERENCING.items()
+    ),
     """
     CREATE FUNCTION bump_all_data_versions() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -46,9 +49,10 @@ POSTGRESQL = [
     $$
     """,
     *(
-        f"CREATE TRIGGER {table}_bump_data_version AFTER INSERT OR UPDATE OR DELETE ON {table} "
-        "FOR EACH ROW EXECUTE FUNCTION bump_data_version()"
+        f"CREATE TRIGGER {table}_bump_data_version_{event} AFTER {event.upper()} ON {table} "
+        f"{referencing} FOR EACH STATEMENT EXECUTE FUNCTION bump_data_version_{event}()"
         for table in TABLES
+        for event, (referencing, _users) in POSTGRESQL_REFERENCING.items()
     ),
     *(
         f"CREATE TRIGGER {table}_truncate_bumps_data_versions AFTER TRUNCATE ON {table} "
@@ -85,9 +89,11 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         for table in TABLES:
             op.execute(f"DROP TRIGGER {table}_truncate_bumps_data_versions ON {table}")
-            op.execute(f"DROP TRIGGER {table}_bump_data_version ON {table}")
+            for event in POSTGRESQL_REFERENCING:
+                op.execute(f"DROP TRIGGER {table}_bump_data_version_{event} ON {table}")
         op.execute("DROP FUNCTION bump_all_data_versions()")
-        op.execute("DROP FUNCTION bump_data_version()")
+        for event in POSTGRESQL_REFERENCING:
+            op.execute(f"DROP FUNCTION bump_data_version_{event}()")
     else:
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
