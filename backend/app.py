@@ -29,7 +29,7 @@ PING_AFTER_IDLE_SECONDS = 1.0
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides the environment (tests pass settings here)."""
-    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"))
+    app = Flask(__name__, instance_path=str(PROJECT_ROOT / "instance"), static_folder=None)
     app.config.update(load_config(config))
     # `/api/v1//tasks` is not `/api/v1/tasks`: a 404, not a redirect (an API answers, not moves).
     app.url_map.merge_slashes = False

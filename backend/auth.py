@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 import uuid
@@ -146,7 +147,7 @@ def _verified_claims(token: str, key: str) -> Mapping[str, Any]:
 
 def _before(moment: object, now: float) -> bool:
     """Tell whether a numeric JWT time lies at or before `now` (a malformed time counts)."""
-    if not isinstance(moment, int | float) or isinstance(moment, bool):
+    if not isinstance(moment, int | float) or isinstance(moment, bool) or not math.isfinite(moment):
         return True
     return moment <= now
 

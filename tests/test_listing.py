@@ -233,6 +233,10 @@ def test_unknown_parameters_are_ignored(user: User):
         ("limit=-5", "limit"),
         ("limit=abc", "limit"),
         ("limit=1.5", "limit"),
+        ("limit=5_0", "limit"),
+        ("limit=%EF%BC%91%EF%BC%90", "limit"),  # full-width digits
+        ("limit=%2B7", "limit"),
+        ("offset=%D9%A0%D9%A1", "offset"),  # Arabic-Indic digits
         ("limit=", "limit"),
         ("offset=-1", "offset"),
         ("offset=abc", "offset"),

@@ -327,3 +327,12 @@ def test_login_needs_no_token_and_ignores_a_bad_one(session: Session):
         headers=bearer("garbage"),
     )
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("exp", [float("inf"), float("nan"), "soon", None])
+def test_a_token_whose_expiry_is_not_a_finite_time_is_refused(session: Session, exp: Any):
+    """A token that would never expire (signed with the app key) is treated as expired."""
+    token = session.forge("access", exp=exp)
+    response = session.client.get(ME, headers=bearer(token))
+    assert response.status_code == 401
+    assert response.get_json()["code"] in {"token_expired", "token_invalid"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
 
-from backend.schemas.fields import INT32_MAX, CleanString
+from backend.schemas.fields import INT32_MAX, CleanString, QueryInteger
 
 
 class BodySchema(Schema):
@@ -28,12 +28,12 @@ class QuerySchema(Schema):
 class PageQuerySchema(QuerySchema):
     """`limit` and `offset`, as every list route takes them."""
 
-    limit = fields.Integer(
+    limit = QueryInteger(
         load_default=20,
         validate=validate.Range(min=1, max=100),
         metadata={"description": "Page size, 1-100."},
     )
-    offset = fields.Integer(
+    offset = QueryInteger(
         load_default=0,
         validate=validate.Range(min=0, max=INT32_MAX),
         metadata={"description": "How many matches to skip."},

@@ -15,6 +15,7 @@ from backend.models import Priority
 INT32_MAX = 2**31 - 1
 PRIORITY_NAMES = {member.value: member.name.lower() for member in Priority}
 PRIORITY_RANKS = {name: rank for rank, name in PRIORITY_NAMES.items()}
+QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 RFC3339_PATTERN = re.compile(
     r"(\d{4}-\d{2}-\d{2})[Tt](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})", re.ASCII
@@ -97,6 +98,16 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         """Refuse booleans, which Python counts as integers."""
         if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryInteger(fields.Integer):
+    """An integer query parameter in ASCII digits, optionally signed: not `5_0` or full-width."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        """Refuse every form `int()` accepts beyond plain ASCII digits."""
+        if not isinstance(value, str) or not QUERY_INTEGER.fullmatch(value):
             raise self.make_error("invalid")
         return super()._deserialize(value, attr, data, **kwargs)
 
