@@ -14,30 +14,27 @@ PostgreSQL).
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
+import functools
 import os
 import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from alembic import command
 
-from backend.config import ENV_VARIABLES, PROJECT_ROOT
+from backend.config import PROJECT_ROOT
 from backend.migrate import alembic_config
+from tests import live
+from tests.live import PASSWORD, Gunicorn, Reply, assert_status, free_port, server_environment
 
 # Every test is collected and reported as skipped (exit 0) unless asked for; a module-level
 # pytest.skip would collect nothing, and pytest exits 5 on that.
@@ -50,12 +47,12 @@ POSTGRES_SCRIPT = PROJECT_ROOT / ".ci" / "postgres.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 RUNUSER = shutil.which("runuser") or "/usr/sbin/runuser"
 PG_OS_USER = "tasktracker-pg"  # the OS user .ci/postgres.sh runs the server as (when root)
-PASSWORD = "Correct-Horse-9"
 WORKERS = 2
 STARTUP_TIMEOUT = 60.0  # two workers importing the app on a busy machine
 REQUEST_TIMEOUT = 10.0  # no request may hang: a client gives up after this
 OUTAGE_ANSWER_WITHIN = 5.0  # a request during the outage is answered (503) this fast
 RECOVERY_WITHIN = 10.0  # health is 200 again this soon after the database is back
+# The outage itself logs 503s and [ERROR] lines; anything worse is a bug.
 SERVER_ERROR_PATTERNS = (
     re.compile(r'"status": 500'),
     re.compile(r"Traceback \(most recent call last\)"),
@@ -63,57 +60,7 @@ SERVER_ERROR_PATTERNS = (
     re.compile(r"WORKER TIMEOUT"),
 )
 
-
-# ------------------------------------------------------------------ HTTP over a real socket
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP response, with lower-cased header names, its JSON body and how long it took."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: bytes = field(repr=False)
-    seconds: float
-
-    def header(self, name: str) -> str | None:
-        """Return a header's value, or None."""
-        return self.headers.get(name.lower())
-
-
-def call(
-    port: int,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    json_body: Any = None,
-) -> Reply:
-    """Send one request on a fresh connection; raise if no answer comes within 10 s."""
-    sent = {"Accept": "application/json", "Connection": "close"}
-    data = None
-    if json_body is not None:
-        data = json.dumps(json_body).encode()
-        sent["Content-Type"] = "application/json"
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    started = time.monotonic()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-    try:
-        connection.request(method, f"/api/v1{path}", body=data, headers=sent)
-        response = connection.getresponse()
-        raw = response.read()
-        received = {name.lower(): value for name, value in response.getheaders()}
-    finally:
-        connection.close()
-    seconds = time.monotonic() - started
-    body = json.loads(raw) if raw else None
-    return Reply(response.status, received, body, raw, seconds)
-
-
-def assert_status(reply: Reply, status: int) -> Any:
-    """Assert the status (showing the body when it differs) and return the body."""
-    assert reply.status == status, f"expected {status}, got {reply.status}: {reply.raw[:500]!r}"
-    return reply.body
+call = functools.partial(live.call, timeout=REQUEST_TIMEOUT)
 
 
 def assert_unavailable(reply: Reply) -> None:
@@ -128,13 +75,6 @@ def assert_unavailable(reply: Reply) -> None:
     text = reply.raw.decode(errors="replace").lower()
     for leak in ("psycopg", "operationalerror", "sqlalchemy", "traceback", "127.0.0.1"):
         assert leak not in text, f"the 503 body leaks {leak!r}: {reply.raw[:500]!r}"
-
-
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # ------------------------------------------------------------- the throw-away PostgreSQL
@@ -237,146 +177,26 @@ def postgres() -> Iterator[Postgres]:
 
 
 # ------------------------------------------------------------------------------ gunicorn
-def children_of(pid: int) -> set[int]:
-    """Return the ids of the live processes whose parent is `pid` (read from /proc)."""
-    found: set[int] = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:  # gone meanwhile
-            continue
-        # pid (comm) state ppid ...; comm may hold spaces and parentheses.
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if int(ppid) == pid and state != "Z":
-            found.add(int(entry.name))
-    return found
-
-
-@dataclass
-class Gunicorn:
-    """The app served by gunicorn as in production, logging to `home/gunicorn.log`."""
-
-    home: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-    log_file: IO[bytes] | None = None
-
-    def start(self, env: dict[str, str]) -> None:
-        """Launch the gunicorn master, in its own process group."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "backend.app:create_app()",
-                "-c",
-                "gunicorn.conf.py",
-            ],
-            cwd=PROJECT_ROOT,
-            env={
-                **env,
-                "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-                "XDG_RUNTIME_DIR": str(self.home),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def log_path(self) -> Path:
-        """Return the file gunicorn and the app log to."""
-        return self.home / "gunicorn.log"
-
-    def log(self) -> str:
-        """Return everything logged so far."""
-        return self.log_path.read_text(errors="replace")
-
-    @property
-    def master_pid(self) -> int:
-        """Return the master's process id."""
-        assert self.process is not None
-        return self.process.pid
-
-    def workers(self) -> set[int]:
-        """Return the process ids of the master's live workers."""
-        return children_of(self.master_pid)
-
-    def wait_ready(self) -> None:
-        """Wait for health 200 and all workers booted, failing early if gunicorn exits."""
-        assert self.process is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"gunicorn exited with {self.process.returncode}:\n{self.log()[-4000:]}"
-                )
-            try:
-                reply = call(self.port, "GET", "/health")
-            except OSError as error:
-                last = repr(error)
-            else:
-                last = f"{reply.status} {reply.raw[:200]!r}"
-                booted = self.log().count("Booting worker")
-                if reply.status == 200 and booted == WORKERS and len(self.workers()) == WORKERS:
-                    return
-            time.sleep(0.1)
-        pytest.fail(f"gunicorn not ready after {STARTUP_TIMEOUT:.0f} s ({last}):\n{self.log()}")
-
-    def stop(self) -> None:
-        """SIGTERM the master, then SIGKILL the whole group; close the log."""
-        process = self.process
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)  # workers a dead master left behind
-        if self.log_file is not None:
-            self.log_file.close()
-
-
-def server_environment(database_url: str) -> dict[str, str]:
-    """Return a production environment in which a developer's `.env` cannot leak."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ENV_VARIABLES
-        and not key.startswith(("GUNICORN_", "COV_CORE_", "COVERAGE_"))
-        and key not in {"WEB_CONCURRENCY", "HOST", "PORT"}
-    }
-    env.update(dict.fromkeys(ENV_VARIABLES, ""))  # empty wins over `.env`: the default
-    env.update(
-        {
-            "APP_ENV": "production",
-            "JWT_SECRET_KEY": secrets.token_urlsafe(36),  # 48 characters
-            "DATABASE_URL": database_url,
-            "WEB_CONCURRENCY": str(WORKERS),
-            "GUNICORN_GRACEFUL_TIMEOUT": "5",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
-
-
 @pytest.fixture(scope="module")
 def gunicorn(postgres: Postgres) -> Iterator[Gunicorn]:
     """Serve the app on the private database; stop gunicorn after the module."""
     home = Path(tempfile.mkdtemp(prefix="tasktracker-outage-gunicorn-"))
-    server = Gunicorn(home, free_port())
+    server = Gunicorn("gunicorn", free_port(), home, REQUEST_TIMEOUT)
+
+    def ready(reply: Reply) -> bool:
+        """Tell whether health is 200 and all workers have booted."""
+        booted = server.log().count("Booting worker")
+        return reply.status == 200 and booted == WORKERS and len(server.workers()) == WORKERS
+
     try:
-        server.start(server_environment(postgres.url))
-        server.wait_ready()
+        server.start(
+            server_environment(
+                postgres.url,
+                secret=secrets.token_urlsafe(36),  # 48 characters
+                workers=WORKERS,
+            )
+        )
+        server.wait_ready(time.monotonic() + STARTUP_TIMEOUT, ready)
         yield server
     finally:
         try:
@@ -387,39 +207,44 @@ def gunicorn(postgres: Postgres) -> Iterator[Gunicorn]:
 
 # ---------------------------------------------------------------------------------- test
 @dataclass(frozen=True)
-class Account:
+class Owner:
     """A registered, logged-in user and one task of theirs."""
 
-    email: str
-    token: str
+    account: live.Account
     task: dict[str, Any]
     etag: str
 
+    @property
+    def email(self) -> str:
+        """Return the user's email."""
+        return self.account.email
 
-def open_account(port: int) -> Account:
+    @property
+    def token(self) -> str:
+        """Return the user's access token."""
+        return self.account.access_token
+
+
+def open_account(port: int) -> Owner:
     """Register, log in and create a task, over HTTP."""
-    email = f"outage-{uuid.uuid4().hex}@example.com"
-    credentials = {"email": email, "password": PASSWORD}
-    assert_status(call(port, "POST", "/auth/register", json_body=credentials), 201)
-    token = assert_status(call(port, "POST", "/auth/login", json_body=credentials), 200)[
-        "access_token"
-    ]
-    created = call(port, "POST", "/tasks", token=token, json_body={"title": "Survive the outage"})
+    account = live.open_account(port, port, prefix="outage", timeout=REQUEST_TIMEOUT)
+    created = call(
+        port,
+        "POST",
+        "/tasks",
+        token=account.access_token,
+        json_body={"title": "Survive the outage"},
+    )
     task = assert_status(created, 201)
     etag = created.header("ETag")
     assert etag
-    return Account(email, token, task, etag)
+    return Owner(account, task, etag)
 
 
 def assert_clean_log(server: Gunicorn) -> None:
     """Fail on a 500, a traceback, a timed-out worker or a worker booted after start-up."""
     text = server.log()
-    bad = [
-        line
-        for line in text.splitlines()
-        if any(pattern.search(line) for pattern in SERVER_ERROR_PATTERNS)
-    ]
-    assert not bad, "gunicorn logged errors:\n" + "\n".join(bad[:20])
+    live.assert_clean_log(text, server.name, SERVER_ERROR_PATTERNS)
     assert text.count("Booting worker") == WORKERS, "a worker was restarted:\n" + text[-4000:]
 
 

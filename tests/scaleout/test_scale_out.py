@@ -12,16 +12,10 @@ server (`.ci/postgres.sh start` and `.ci/redis.sh start` print them); run it on 
 
 from __future__ import annotations
 
-import contextlib
-import http.client
-import json
+import functools
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -30,14 +24,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import redis
 from alembic import command
 
-from backend.config import ENV_VARIABLES, PROJECT_ROOT
 from backend.migrate import alembic_config
+from tests import live
+from tests.live import PASSWORD, Account, Reply, assert_status, free_port, server_environment
 
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "").strip()
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
@@ -50,69 +45,13 @@ pytestmark = pytest.mark.skipif(
     "(redis://...): start them with .ci/postgres.sh start and .ci/redis.sh start",
 )
 
-PASSWORD = "Correct-Horse-9"
 AUTH_LIMIT = 5
 # Four workers import the app at once: ~7 s on two idle cores, 20+ s on a loaded machine.
 STARTUP_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 15.0
-# Lines in a server's log that mean a bug or a crash: a 5xx in the app's JSON request log,
-# a traceback, or gunicorn reporting an error (a worker that failed to boot or timed out).
-SERVER_ERROR_PATTERNS = (
-    re.compile(r'"status": 5\d\d'),
-    re.compile(r"Traceback \(most recent call last\)"),
-    re.compile(r"\[(ERROR|CRITICAL)\]"),
-    re.compile(r"WORKER TIMEOUT"),
-)
+WORKERS = 2
 
-
-# ------------------------------------------------------------------ HTTP over a real socket
-@dataclass(frozen=True)
-class Reply:
-    """One HTTP response: status, headers (lower-cased names) and the decoded JSON body."""
-
-    status: int
-    headers: dict[str, str]
-    body: Any
-    raw: bytes = field(repr=False)
-
-    def header(self, name: str) -> str | None:
-        """Return a header's value, or None."""
-        return self.headers.get(name.lower())
-
-
-def call(
-    port: int,
-    method: str,
-    path: str,
-    *,
-    token: str | None = None,
-    json_body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> Reply:
-    """Send one request to the instance on `port` (a fresh connection) and read the reply."""
-    sent = {"Accept": "application/json", "Connection": "close", **(headers or {})}
-    data = None
-    if json_body is not None:
-        data = json.dumps(json_body).encode()
-        sent["Content-Type"] = "application/json"
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
-    try:
-        connection.request(method, f"/api/v1{path}", body=data, headers=sent)
-        response = connection.getresponse()
-        raw = response.read()
-        received = {name.lower(): value for name, value in response.getheaders()}
-    finally:
-        connection.close()
-    body = json.loads(raw) if raw else None
-    return Reply(response.status, received, body, raw)
-
-
-def assert_status(reply: Reply, status: int) -> Any:
-    """Assert the status (showing the body when it differs) and return the body."""
-    assert reply.status == status, f"expected {status}, got {reply.status}: {reply.raw[:500]!r}"
-    return reply.body
+call = functools.partial(live.call, timeout=REQUEST_TIMEOUT)
 
 
 def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:
@@ -127,117 +66,21 @@ def assert_problem(reply: Reply, status: int, code: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the two instances
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Instance:
-    """One gunicorn master (with its workers) serving the app on `port`."""
-
-    name: str
-    port: int
-    home: Path  # its log and its gunicorn control socket
-    process: subprocess.Popen[bytes] | None = None
-    log_file: IO[bytes] | None = None
-    terminating: bool = False
-
-    def start(self, env: dict[str, str]) -> None:
-        """Launch gunicorn as production would, logging to `home/gunicorn.log`."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.log_file = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "backend.app:create_app()",
-                "-c",
-                "gunicorn.conf.py",
-            ],
-            cwd=PROJECT_ROOT,
-            env={
-                **env,
-                "GUNICORN_BIND": f"127.0.0.1:{self.port}",
-                # gunicorn >= 25 opens a control socket at $XDG_RUNTIME_DIR/gunicorn.ctl (else
-                # ~/.gunicorn/gunicorn.ctl): one per instance, never one shared path.
-                "XDG_RUNTIME_DIR": str(self.home),
-            },
-            stdin=subprocess.DEVNULL,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the workers go down with it
-        )
-
-    @property
-    def log_path(self) -> Path:
-        """Return the file gunicorn and the app log to."""
-        return self.home / "gunicorn.log"
-
-    def log(self) -> str:
-        """Return everything the instance has logged so far."""
-        return self.log_path.read_text(errors="replace")
-
-    def wait_healthy(self, deadline: float) -> None:
-        """Wait until GET /health answers 200, failing early if gunicorn exits."""
-        assert self.process is not None
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(
-                    f"instance {self.name} exited with {self.process.returncode} at start-up:\n"
-                    f"{self.log()[-4000:]}"
-                )
-            try:
-                reply = call(self.port, "GET", "/health")
-            except OSError as error:
-                last = repr(error)
-            else:
-                if reply.status == 200 and reply.body == {"status": "ok", "database": "ok"}:
-                    return
-                last = f"{reply.status} {reply.raw[:200]!r}"
-            time.sleep(0.1)
-        pytest.fail(
-            f"instance {self.name} not healthy after {STARTUP_TIMEOUT:.0f} s ({last}):\n"
-            f"{self.log()[-4000:]}"
-        )
-
-    def terminate(self) -> None:
-        """Ask gunicorn to shut down gracefully (SIGTERM), once."""
-        if self.process is not None and self.process.poll() is None and not self.terminating:
-            self.process.terminate()
-            self.terminating = True
-
-    def stop(self) -> None:
-        """Stop gunicorn: SIGTERM (graceful), then SIGKILL to the whole group."""
-        process = self.process
-        if process is not None:
-            self.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
-            # Workers left behind by a master that died abruptly.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-        if self.log_file is not None:
-            self.log_file.close()
+def healthy(reply: Reply) -> bool:
+    """Tell whether a GET /health reply says the instance and its database are up."""
+    return reply.status == 200 and reply.body == {"status": "ok", "database": "ok"}
 
 
 @dataclass
 class Cluster:
     """Instances A and B of the app, on one database and one redis."""
 
-    a: Instance
-    b: Instance
+    a: live.Gunicorn
+    b: live.Gunicorn
     log_offsets: dict[str, int] = field(default_factory=dict)
 
     @property
-    def instances(self) -> tuple[Instance, Instance]:
+    def instances(self) -> tuple[live.Gunicorn, live.Gunicorn]:
         """Return both instances."""
         return (self.a, self.b)
 
@@ -249,41 +92,14 @@ class Cluster:
         """Fail on any 5xx, traceback or gunicorn error logged since `mark_logs`."""
         for instance in self.instances:
             assert instance.process is not None
-            assert instance.process.poll() is None, f"instance {instance.name} died"
+            assert instance.process.poll() is None, f"{instance.name} died"
             new = instance.log()[self.log_offsets.get(instance.name, 0) :]
-            bad = [
-                line
-                for line in new.splitlines()
-                if any(pattern.search(line) for pattern in SERVER_ERROR_PATTERNS)
-            ]
-            assert not bad, f"instance {instance.name} logged errors:\n" + "\n".join(bad[:20])
+            live.assert_clean_log(new, instance.name)
 
 
-def server_environment(secret: str) -> dict[str, str]:
-    """Return the production environment both instances share (`.env` values neutralised)."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ENV_VARIABLES
-        and not key.startswith(("GUNICORN_", "COV_CORE_", "COVERAGE_"))
-        and key not in {"WEB_CONCURRENCY", "HOST", "PORT"}
-    }
-    # An empty value wins over a developer's `.env` and means "the default".
-    env.update(dict.fromkeys(ENV_VARIABLES, ""))
-    env.update(
-        {
-            "APP_ENV": "production",
-            "JWT_SECRET_KEY": secret,
-            "DATABASE_URL": DATABASE_URL,
-            "RATELIMIT_STORAGE_URI": REDIS_URL,
-            "AUTH_RATE_LIMIT": f"{AUTH_LIMIT} per minute",
-            "CORS_ORIGINS": "",
-            "WEB_CONCURRENCY": "2",
-            "GUNICORN_GRACEFUL_TIMEOUT": "5",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+def instance(name: str, home: Path) -> live.Gunicorn:
+    """Return instance `name` (not started yet) on a free port, keeping its files in `home`."""
+    return live.Gunicorn(f"instance {name}", free_port(), home, REQUEST_TIMEOUT)
 
 
 @pytest.fixture(scope="module")
@@ -291,22 +107,29 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Migrate the database, start instances A and B, and stop them after the module."""
     command.upgrade(alembic_config(DATABASE_URL), "head")
     logs = tmp_path_factory.mktemp("scaleout")
-    env = server_environment(secrets.token_urlsafe(36))  # 48 characters, shared by both
-    a = Instance("A", free_port(), logs / "a")
-    b = Instance("B", free_port(), logs / "b")
-    started = Cluster(a, b)
+    env = server_environment(
+        DATABASE_URL,
+        secret=secrets.token_urlsafe(36),  # 48 characters, shared by both
+        workers=WORKERS,
+        extra={
+            "RATELIMIT_STORAGE_URI": REDIS_URL,
+            "AUTH_RATE_LIMIT": f"{AUTH_LIMIT} per minute",
+            "CORS_ORIGINS": "",
+        },
+    )
+    started = Cluster(instance("A", logs / "a"), instance("B", logs / "b"))
     try:
-        for instance in started.instances:
-            instance.start(env)
+        for server in started.instances:
+            server.start(env)
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        for instance in started.instances:
-            instance.wait_healthy(deadline)
+        for server in started.instances:
+            server.wait_ready(deadline, healthy)
         yield started
     finally:
-        for instance in started.instances:
-            instance.terminate()  # both shut down at once
-        for instance in started.instances:
-            instance.stop()
+        for server in started.instances:
+            server.terminate()  # both shut down at once
+        for server in started.instances:
+            server.stop()
 
 
 def flush_redis() -> None:
@@ -328,33 +151,9 @@ def fresh_counters(cluster: Cluster) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------- helpers
-@dataclass(frozen=True)
-class Account:
-    """A registered user and the tokens of one login."""
-
-    id: int
-    email: str
-    access_token: str
-    refresh_token: str
-
-
 def open_account(register_port: int, login_port: int) -> Account:
     """Register a new user through one instance and log in through another."""
-    email = f"scale-{uuid.uuid4().hex}@example.com"
-    registered = assert_status(
-        call(
-            register_port,
-            "POST",
-            "/auth/register",
-            json_body={"email": email, "password": PASSWORD},
-        ),
-        201,
-    )
-    tokens = assert_status(
-        call(login_port, "POST", "/auth/login", json_body={"email": email, "password": PASSWORD}),
-        200,
-    )
-    return Account(registered["id"], email, tokens["access_token"], tokens["refresh_token"])
+    return live.open_account(register_port, login_port, prefix="scale", timeout=REQUEST_TIMEOUT)
 
 
 def remaining(reply: Reply) -> int:
