@@ -242,6 +242,10 @@ def _char_class(codepoints: Iterable[int]) -> str:
     )
 
 
+# The whitespace `CleanString` trims (Python's, less the control characters it refuses).
+TRIMMED = r"[\t\n\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+
+
 def text_pattern(allowed: frozenset[str] = frozenset(), *, nonblank: bool = False) -> str:
     """Return the pattern of a string without control characters, and with text if `nonblank`."""
     controls = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
@@ -299,8 +303,10 @@ class Converter(OpenAPIConverter):
         """Document a trimmed string: no control characters; text, unless empty means null."""
         if field.allow_none:
             ret.pop("minLength", None)  # an empty string is stored as null, not refused
-        if "pattern" in ret:  # its own validator's pattern is stricter
-            return {}
+        if "pattern" in ret:  # its own validator's pattern, applied after trimming
+            inner = ret["pattern"].removeprefix("^").removesuffix("$")
+            optional = "?" if field.allow_none else ""
+            return {"pattern": f"^{TRIMMED}*(?:{inner}){optional}{TRIMMED}*$"}
         return {"pattern": text_pattern(field.allowed, nonblank=not field.allow_none)}
 
     @staticmethod
