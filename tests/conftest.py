@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 
 from backend.app import create_app
 from backend.extensions import db
@@ -25,6 +26,21 @@ from backend.migrate import alembic_config
 PASSWORD = "Correct-Horse-9"
 # Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
+# The fields of a task, as the API shows one.
+TASK_FIELDS = frozenset(
+    {
+        "id",
+        "title",
+        "description",
+        "status",
+        "priority",
+        "due_date",
+        "category_id",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    }
+)
 TABLES = ("idempotency_keys", "tasks", "task_counters", "categories", "auth_sessions", "users")
 _emails = itertools.count(1)
 
@@ -213,3 +229,20 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
     if status == 401:
         assert response.headers.get("WWW-Authenticate", "").startswith("Bearer")
     return body
+
+
+@contextmanager
+def recorded_statements(app: Flask) -> Iterator[list[str]]:
+    """Collect the SQL statements `app` sends while the block runs."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

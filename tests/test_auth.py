@@ -11,12 +11,12 @@ import jwt as pyjwt
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 import backend.auth
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
-from tests.conftest import PASSWORD, AuthActions, assert_problem
+from tests.conftest import PASSWORD, AuthActions, assert_problem, recorded_statements
 
 API = "/api/v1"
 REGISTER, LOGIN, REFRESH, LOGOUT, ME = (
@@ -651,18 +651,8 @@ def test_revoked_or_expired_session_refuses_its_tokens(
 def test_me_costs_one_session_query(app: Flask, auth: AuthActions):
     auth.register("ada@example.com")
     token = login_tokens(auth, "ada@example.com")["access_token"]
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            response = auth.client.get(ME, headers=bearer(token))
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(app) as statements:
+        response = auth.client.get(ME, headers=bearer(token))
     assert response.status_code == 200
     assert len(statements) == 2, statements
     session_checks = [sql for sql in statements if "auth_sessions" in sql]
@@ -674,17 +664,7 @@ def test_me_costs_one_session_query(app: Flask, auth: AuthActions):
 def test_protected_route_costs_one_session_query(app: Flask, auth: AuthActions):
     auth.register("ada@example.com")
     token = login_tokens(auth, "ada@example.com")["access_token"]
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            response = auth.client.get(f"{API}/tasks", headers=bearer(token))
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+    with recorded_statements(app) as statements:
+        response = auth.client.get(f"{API}/tasks", headers=bearer(token))
     assert response.status_code == 200
     assert len([sql for sql in statements if "auth_sessions" in sql]) == 1, statements

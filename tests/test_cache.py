@@ -7,34 +7,14 @@ from typing import Any
 
 import pytest
 from flask import Flask, Response
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from backend.cache import ResponseCache
 from backend.extensions import db
-from tests.conftest import AppFactory, AuthActions, User
+from tests.conftest import AppFactory, AuthActions, User, recorded_statements
 
 API = "/api/v1"
 TASKS = f"{API}/tasks"
-
-
-class StatementCounter:
-    """Count the SQL statements an app sends while active."""
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.count = 0
-
-    def _count(self, *_args: Any) -> None:
-        self.count += 1
-
-    def __enter__(self) -> StatementCounter:
-        with self.app.app_context():
-            event.listen(db.engine, "before_cursor_execute", self._count)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        with self.app.app_context():
-            event.remove(db.engine, "before_cursor_execute", self._count)
 
 
 def _titles(response: Any) -> list[str]:
@@ -44,9 +24,9 @@ def _titles(response: Any) -> list[str]:
 def test_a_repeated_read_costs_only_the_session_check(app: Flask, user: User):
     user.post(TASKS, json={"title": "one"})
     first = user.get(TASKS)
-    with StatementCounter(app) as counter:
+    with recorded_statements(app) as statements:
         again = user.get(TASKS)
-    assert counter.count == 1  # the session check, which also reads the data version
+    assert len(statements) == 1  # the session check, which also reads the data version
     assert again.get_data() == first.get_data()
     assert again.headers["Link"] == first.headers["Link"]
 

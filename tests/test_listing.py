@@ -4,19 +4,16 @@ user isolation and a constant number of SQL statements per page."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 from flask import Flask
 from marshmallow import ValidationError
-from sqlalchemy import event
 
-from backend.extensions import db
 from backend.schemas.tasks import TaskQuerySchema
-from tests.conftest import User, assert_problem
+from tests.conftest import User, assert_problem, recorded_statements
 
 TASKS = "/api/v1/tasks"
 CATEGORIES = "/api/v1/categories"
@@ -526,25 +523,9 @@ def test_category_list_items_are_full_categories(user: User):
 # --- SQL statements per page -------------------------------------------------------------
 
 
-@contextmanager
-def statement_counter(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def count_statements(app: Flask, user: User, path: str) -> int:
     user.get(path)  # warm up: connections and caches
-    with statement_counter(app) as statements:
+    with recorded_statements(app) as statements:
         response = user.get(path)
     assert response.status_code == 200
     return len(statements)

@@ -17,23 +17,11 @@ from openapi_spec_validator import validate
 from backend.http import Endpoint
 from backend.openapi import CACHE_KEY, DocumentBuilder, build_spec
 from backend.schemas.fields import INT32_MAX
-from tests.conftest import AuthActions, User, assert_problem
+from tests.conftest import TASK_FIELDS, AuthActions, User, assert_problem
 
 OPENAPI = "/api/v1/openapi.json"
 DOCS = "/api/v1/docs"
 PROBLEM_REF = "#/components/schemas/Problem"
-TASK_FIELDS = {
-    "id",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "due_date",
-    "category_id",
-    "created_at",
-    "updated_at",
-    "completed_at",
-}
 TASK_WRITABLE = {"title", "description", "status", "priority", "due_date", "category_id"}
 # Every route the contract lists, as (method, path template).
 CONTRACT_ROUTES = [

@@ -15,22 +15,10 @@ from backend.errors import PreconditionFailed
 from backend.extensions import db
 from backend.models import Task
 from backend.services.tasks import get_task, update_task
-from tests.conftest import User, assert_problem
+from tests.conftest import TASK_FIELDS, User, assert_problem
 
 TASKS = "/api/v1/tasks"
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-TASK_FIELDS = {
-    "id",
-    "title",
-    "description",
-    "status",
-    "priority",
-    "due_date",
-    "category_id",
-    "created_at",
-    "updated_at",
-    "completed_at",
-}
 ITEM_METHODS = ("GET", "PUT", "PATCH", "DELETE")
 VALID_BODY: dict[str, dict[str, Any]] = {
     "GET": {},
