@@ -19,23 +19,16 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 
 PG_OS_USER="tasktracker-pg"
 DB_ROLE="tasktracker"
 DB_NAME="tasktracker_test"
 BOOTSTRAP_SUPERUSER="postgres"
 
-REPO_HASH="$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
-BASE="${TMPDIR:-/tmp}"
-BASE="${BASE%/}/tasktracker-ci-pg-$REPO_HASH"
-STATE_FILE="$BASE/state"
+# shellcheck source=.ci/service-lib.sh
+source "$SCRIPT_DIR/service-lib.sh"
+service_init postgres.sh pg
 
-log() { printf '[postgres.sh] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
 
 # Run a command as the server's OS user (or as ourselves when not root).
 as_pg() {
@@ -92,30 +85,8 @@ pid_alive() {
     [[ -n "$stat" && "$stat" != Z* ]]
 }
 
-free_port() {
-    python3 - <<'PY'
-import socket
-
-with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-PY
-}
-
-read_state() {
-    # Sets PGBIN, PGDATA_DIR, PORT, URL from the state file (if any).
-    PGBIN="" PGDATA_DIR="" PORT="" URL=""
-    [[ -f "$STATE_FILE" ]] || return 1
-    local key value
-    while IFS='=' read -r key value; do
-        case "$key" in
-            PGBIN) PGBIN="$value" ;;
-            PGDATA) PGDATA_DIR="$value" ;;
-            PORT) PORT="$value" ;;
-            URL) URL="$value" ;;
-        esac
-    done <"$STATE_FILE"
-}
+PGBIN="" PGDATA_DIR="" PORT="" URL="" # set by read_state
+read_state() { read_state_file PGBIN PGDATA:PGDATA_DIR PORT URL; }
 
 cmd_stop() {
     if [[ ! -e "$BASE" && ! -L "$BASE" ]]; then
@@ -231,11 +202,6 @@ SQL
     printf '%s\n' "$url"
 }
 
-cmd_url() {
-    read_state || die "no server running for this checkout (start it with: $0 start)"
-    printf '%s\n' "$URL"
-}
-
 cmd_status() {
     if read_state && [[ -f "$PGDATA_DIR/postmaster.pid" ]] &&
         (cd "$BASE" && as_pg "$PGBIN/pg_ctl" -D "$PGDATA_DIR" status >&2); then
@@ -246,13 +212,4 @@ cmd_status() {
     return 1
 }
 
-case "${1:-}" in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    url) cmd_url ;;
-    status) cmd_status ;;
-    *)
-        echo "usage: $0 start|stop|url|status" >&2
-        exit 2
-        ;;
-esac
+dispatch "$@"

@@ -16,20 +16,13 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 
-REPO_HASH="$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-12)"
-BASE="${TMPDIR:-/tmp}"
-BASE="${BASE%/}/tasktracker-ci-redis-$REPO_HASH"
-STATE_FILE="$BASE/state"
+# shellcheck source=.ci/service-lib.sh
+source "$SCRIPT_DIR/service-lib.sh"
+service_init redis.sh redis
 PID_FILE="$BASE/redis.pid"
 LOG_FILE="$BASE/redis.log"
 
-log() { printf '[redis.sh] %s\n' "$*" >&2; }
-die() {
-    log "ERROR: $*"
-    exit 1
-}
 
 install_redis() {
     [[ $(id -u) -eq 0 ]] || die "redis-server is not on PATH and not root: install the 'redis-server' package"
@@ -58,16 +51,6 @@ redis_alive() {
     [[ -n "$stat" && "$stat" != Z* && "$comm" == redis* ]]
 }
 
-free_port() {
-    python3 - <<'PY'
-import socket
-
-with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-    s.bind(("127.0.0.1", 0))
-    print(s.getsockname()[1])
-PY
-}
-
 # True when the server on 127.0.0.1:$1 answers PING with PONG.
 answers_ping() {
     local reply=""
@@ -82,18 +65,8 @@ answers_ping() {
     [[ "$reply" == +PONG* ]]
 }
 
-read_state() {
-    # Sets PORT, URL from the state file (if any).
-    PORT="" URL=""
-    [[ -f "$STATE_FILE" ]] || return 1
-    local key value
-    while IFS='=' read -r key value; do
-        case "$key" in
-            PORT) PORT="$value" ;;
-            URL) URL="$value" ;;
-        esac
-    done <"$STATE_FILE"
-}
+PORT="" URL="" # set by read_state
+read_state() { read_state_file PORT URL; }
 
 cmd_stop() {
     if [[ ! -e "$BASE" && ! -L "$BASE" ]]; then
@@ -177,11 +150,6 @@ cmd_start() {
     printf '%s\n' "$url"
 }
 
-cmd_url() {
-    read_state || die "no server running for this checkout (start it with: $0 start)"
-    printf '%s\n' "$URL"
-}
-
 cmd_status() {
     local pid=""
     [[ -f "$PID_FILE" ]] && pid="$(head -n 1 "$PID_FILE" 2>/dev/null || true)"
@@ -193,13 +161,4 @@ cmd_status() {
     return 1
 }
 
-case "${1:-}" in
-    start) cmd_start ;;
-    stop) cmd_stop ;;
-    url) cmd_url ;;
-    status) cmd_status ;;
-    *)
-        echo "usage: $0 start|stop|url|status" >&2
-        exit 2
-        ;;
-esac
+dispatch "$@"
