@@ -7,7 +7,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from types import MappingProxyType
@@ -18,13 +18,14 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 
 from backend.errors import Unauthorized
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
 
 TokenKind = Literal["access", "refresh", "any"]
+SessionCheck = Literal["check", "lock", "defer"]
 HASHER_KEY = "tasktracker.password_hasher"
 DUMMY_HASH_KEY = "tasktracker.dummy_hash"
 BEARER_SCHEME = "bearer"
@@ -110,8 +111,14 @@ def new_jti() -> str:
     return str(uuid.uuid4())
 
 
-def authenticate(kind: TokenKind) -> Principal:
-    """Verify the request's bearer token and its session; raise a 401 with the contract's code."""
+def authenticate(kind: TokenKind, *, session: SessionCheck = "check") -> Principal:
+    """Verify the request's bearer token and its session; raise a 401 with the contract's code.
+
+    `session` says how the session is checked: "check" reads it; "lock" reads it and locks the
+    user's row, for a transaction that will write; "defer" leaves it to the request's one write
+    statement, which writes only for a live session (`LIVE_USER`) and says so with
+    `session_confirmed`. `confirm_session` checks a deferred session that was not confirmed.
+    """
     token = _bearer_token()
     try:
         claims = _verified_claims(token, current_app.config["JWT_SECRET_KEY"])
@@ -122,9 +129,12 @@ def authenticate(kind: TokenKind) -> Principal:
         raise Unauthorized(_invalid_detail(kind), code="token_invalid")
     if _before(claims.get("exp"), now):
         raise Unauthorized("The token has expired.", code="token_expired")
-    principal = _check_session(_principal(claims, kind))
+    principal = _principal(claims, kind)
     g.principal = principal
     g.user_id = principal.user_id
+    g.session_live = False
+    if session != "defer":
+        principal = g.principal = _check_session(principal, lock_user=session == "lock")
     return principal
 
 
@@ -194,42 +204,70 @@ def _is_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ROW_ID
 
 
-SESSION_CHECK = (
-    select(
-        AuthSession.user_id,
-        AuthSession.revoked_at,
-        AuthSession.expires_at,
-        User.data_version,
-        User.created_at,
-    )
-    .join(User, User.id == AuthSession.user_id)
-    .where(AuthSession.id == bindparam("session_id"))
+SESSIONS = cast(Table, AuthSession.__table__)
+USERS = cast(Table, User.__table__)
+SESSION_AND_USER = SESSIONS.join(USERS, USERS.c.id == SESSIONS.c.user_id)
+# A live session of the user: not revoked, not expired. Bound: session_id, owner_id, now.
+LIVE_SESSION = (
+    SESSIONS.c.id == bindparam("session_id"),
+    SESSIONS.c.user_id == bindparam("owner_id"),
+    SESSIONS.c.revoked_at.is_(None),
+    SESSIONS.c.expires_at > bindparam("now", type_=SESSIONS.c.expires_at.type),
 )
-# A write locks the user's row first, in the same query: every write of one user then takes
-# its locks in one order (user, then tasks and counters), so concurrent writes cannot deadlock.
-SESSION_CHECK_FOR_WRITE = SESSION_CHECK.with_for_update(of=User, key_share=True)
-READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SESSION_CHECK = (
+    select(USERS.c.data_version, USERS.c.created_at)
+    .select_from(SESSION_AND_USER)
+    .where(*LIVE_SESSION)
+)
+# Every write of a user's data locks the user's row before any other row: here, for a
+# transaction, or first thing in a single-statement write (`LIVE_USER`). Concurrent writes of
+# one user then take their locks in one order (user, then tasks, counters), so cannot deadlock.
+SESSION_CHECK_FOR_WRITE = SESSION_CHECK.with_for_update(of=USERS, key_share=True)
+# The user's id if the session is live, locking the user's row: the guard a single-statement
+# write selects its user through, which checks the session in the statement itself.
+LIVE_USER = (
+    select(USERS.c.id)
+    .select_from(SESSION_AND_USER)
+    .where(*LIVE_SESSION)
+    .with_for_update(of=USERS, key_share=True)
+)
 
 
-def _check_session(principal: Principal) -> Principal:
+def session_parameters(principal: Principal) -> dict[str, Any]:
+    """Return the bound values of `LIVE_SESSION` for the principal, now."""
+    return {"session_id": principal.session_id, "owner_id": principal.user_id, "now": utcnow()}
+
+
+def _check_session(principal: Principal, *, lock_user: bool) -> Principal:
     """Refuse tokens whose session is gone, revoked, expired or someone else's (one query).
 
-    Return the principal with the user's data version.
+    Return the principal with the user's data version. With `lock_user`, the user's row stays
+    locked for the rest of the transaction.
     """
-    statement = SESSION_CHECK if request.method in READ_METHODS else SESSION_CHECK_FOR_WRITE
-    row = (
-        db.session.connection()
-        .execute(statement, {"session_id": principal.session_id})
-        .one_or_none()
-    )
-    if (
-        row is None
-        or row.user_id != principal.user_id
-        or row.revoked_at is not None
-        or row.expires_at <= utcnow()
-    ):
+    statement = SESSION_CHECK_FOR_WRITE if lock_user else SESSION_CHECK
+    row = db.session.connection().execute(statement, session_parameters(principal)).one_or_none()
+    if row is None:
         raise Unauthorized("The token's session has been revoked.", code="token_revoked")
-    return replace(principal, data_version=row.data_version, user_created_at=row.created_at)
+    g.session_live = True
+    return Principal(
+        principal.user_id,
+        principal.session_id,
+        principal.token_type,
+        principal.jti,
+        data_version=row.data_version,
+        user_created_at=row.created_at,
+    )
+
+
+def session_confirmed() -> None:
+    """Note that a statement guarded by `LIVE_USER` found the request's session live."""
+    g.session_live = True
+
+
+def confirm_session() -> None:
+    """Check the request's session now if it was deferred and not confirmed (401 if not live)."""
+    if "principal" in g and not g.session_live:
+        _check_session(g.principal, lock_user=False)
 
 
 def current_principal() -> Principal:

@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import Response, request
 from marshmallow import Schema, ValidationError
 
-from backend.auth import Principal, TokenKind, authenticate
+from backend.auth import Principal, SessionCheck, TokenKind, authenticate, confirm_session
 from backend.cache import request_key, response_cache
 from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
 from backend.extensions import db
@@ -23,6 +23,7 @@ from backend.services import idempotency
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
+READS = frozenset({"GET", "HEAD"})
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -45,6 +46,11 @@ class Endpoint:
     rate_limited: bool = False
     idempotent: bool = False
     cached: bool = False
+    # The view's writes are single statements that check the session and lock what they need
+    # themselves (the user's row first, `backend.auth.LIVE_USER`): the request runs in
+    # autocommit, with one round trip per write, no BEGIN or COMMIT, and no lock held between
+    # statements. A keyed (Idempotency-Key) request still gets transactions.
+    autocommit: bool = False
     description: str = ""
 
 
@@ -200,11 +206,25 @@ def _cached(principal: Principal, respond: Callable[[], Response]) -> Response:
     return response
 
 
-def read_only_transaction() -> None:
-    """Run a read-only request's statements in autocommit: no BEGIN and no ROLLBACK round trip.
+def session_check(spec: Endpoint) -> SessionCheck:
+    """Decide how this request checks its session and which connection mode it runs in.
 
-    Each statement still sees a consistent snapshot of its own; a GET never writes.
+    Reads run in autocommit (each statement its own snapshot: a GET never writes) and check
+    the session. A route whose writes are single statements (`Endpoint.autocommit`) also runs
+    in autocommit, and leaves the session check to its write statement ("defer"): one round
+    trip instead of two. Every other write is a transaction that locks the user's row first.
     """
+    if request.method in READS:
+        use_autocommit()
+        return "check"
+    if spec.autocommit and not (spec.idempotent and "Idempotency-Key" in request.headers):
+        use_autocommit()
+        return "defer"
+    return "lock"
+
+
+def use_autocommit() -> None:
+    """Give the request a connection in autocommit: no BEGIN, COMMIT or ROLLBACK round trips."""
     db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
@@ -214,25 +234,37 @@ def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Res
     def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
         @wraps(view)
         def wrapper(**kwargs: Any) -> Response:
-            if request.method == "GET":
-                read_only_transaction()
-            principal = authenticate(spec.auth) if spec.auth is not None else None
-            if spec.query is not None:
-                kwargs["query"] = load(spec.query, request.args.to_dict())
-            body: dict[str, Any] = {}
-            if spec.body is not None:
-                body = read_json_object(merge_patch=request.method == "PATCH")
-                kwargs["body"] = load(spec.body, body, partial=spec.partial)
-            key = request.headers.get("Idempotency-Key")
-            if spec.idempotent and principal is not None and key is not None:
-                return _idempotent(
-                    principal.user_id, key, body, lambda: _render(spec, view(**kwargs))
-                )
-            if spec.cached and principal is not None:
-                return _cached(principal, lambda: _render(spec, view(**kwargs)))
-            return _render(spec, view(**kwargs))
+            check = session_check(spec)
+            if spec.auth is None:
+                return _respond(spec, view, None, kwargs)
+            principal = authenticate(spec.auth, session=check)
+            try:
+                response = _respond(spec, view, principal, kwargs)
+            except Exception:
+                confirm_session()  # a revoked session's 401 comes before any other answer
+                raise
+            confirm_session()
+            return response
 
         wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
+
+
+def _respond(
+    spec: Endpoint, view: Callable[..., Any], principal: Principal | None, kwargs: dict[str, Any]
+) -> Response:
+    """Parse the query and the body, run the view and render its result."""
+    if spec.query is not None:
+        kwargs["query"] = load(spec.query, request.args.to_dict())
+    body: dict[str, Any] = {}
+    if spec.body is not None:
+        body = read_json_object(merge_patch=request.method == "PATCH")
+        kwargs["body"] = load(spec.body, body, partial=spec.partial)
+    key = request.headers.get("Idempotency-Key")
+    if spec.idempotent and principal is not None and key is not None:
+        return _idempotent(principal.user_id, key, body, lambda: _render(spec, view(**kwargs)))
+    if spec.cached and principal is not None:
+        return _cached(principal, lambda: _render(spec, view(**kwargs)))
+    return _render(spec, view(**kwargs))

@@ -428,8 +428,10 @@ def test_user_deleted_while_request_runs(
     token = login_tokens(auth, "ada@example.com")["access_token"]
     check_session = backend.auth._check_session
 
-    def check_then_delete(principal: backend.auth.Principal) -> backend.auth.Principal:
-        checked = check_session(principal)
+    def check_then_delete(
+        principal: backend.auth.Principal, *, lock_user: bool
+    ) -> backend.auth.Principal:
+        checked = check_session(principal, lock_user=lock_user)
         db.session.delete(db.session.get_one(User, principal.user_id))
         db.session.flush()
         return checked

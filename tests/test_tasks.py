@@ -14,7 +14,7 @@ from sqlalchemy import update
 from backend.errors import PreconditionFailed
 from backend.extensions import db
 from backend.models import Task
-from backend.services.tasks import get_task, update_task
+from backend.services.tasks.writes import delete_task, update_task
 from tests.conftest import TASK_FIELDS, User, assert_problem
 
 TASKS = "/api/v1/tasks"
@@ -446,14 +446,26 @@ def test_tasks_of_two_users_stay_apart(user: User, other_user: User):
     assert [item["id"] for item in other_user.get(TASKS).get_json()["items"]] == [theirs["id"]]
 
 
-def test_a_write_to_a_row_changed_since_it_was_read_is_412(app: Flask, user: User):
+@pytest.mark.parametrize("write", ["update", "delete"])
+def test_a_task_changed_after_its_if_match_check_is_412_and_kept(
+    app: Flask, user: User, write: str
+):
+    """The check passes, then another connection changes the task: the write must not land."""
     task = make_task(user, title="Original")
-    with app.app_context():
-        loaded = get_task(user.id, task["id"])
+
+    def change_it_meanwhile(_row: object) -> None:
         with db.engine.begin() as other:
-            other.execute(
-                update(Task).where(Task.id == task["id"]).values(title="Other", version=5)
-            )
+            other.execute(update(Task).where(Task.id == task["id"]).values(title="Other"))
+
+    principal = user.principal
+    writes = {
+        "update": lambda: update_task(
+            principal, task["id"], {"title": "Mine"}, change_it_meanwhile
+        ),
+        "delete": lambda: delete_task(principal, task["id"], change_it_meanwhile),
+    }
+    with app.app_context():
         with pytest.raises(PreconditionFailed):
-            update_task(loaded, {"title": "Mine"})
+            writes[write]()
+        db.session.rollback()
     assert current(user, task["id"])[0]["title"] == "Other"

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from flask import Blueprint, url_for
+from flask import Blueprint, request, url_for
 from marshmallow import Schema
 
-from backend.auth import current_principal
+from backend.auth import Principal, current_principal
 from backend.http import Endpoint, Reply, endpoint, require_match
-from backend.services.common import CrudService, Page
+from backend.services.common import CrudService, Page, Precondition
 
 ITEM_ERRORS = (401, 403, 404)
 WRITE_ERRORS = (400, 413, 415)
@@ -29,6 +30,8 @@ class Resource:
     service: CrudService
     conflict_errors: tuple[int, ...] = ()
     list_errors: tuple[int, ...] = (400, 401)
+    # The service writes with single statements that take their own locks (see `Endpoint`).
+    autocommit_writes: bool = False
 
 
 def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
@@ -42,30 +45,29 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
     item_rule = f"/{plural}/<id:resource_id>"
     write_errors = (*WRITE_ERRORS, *ITEM_ERRORS, *resource.conflict_errors, 412)
 
-    def user_id() -> int:
-        """Return the id of the user the request acts for."""
-        return current_principal().user_id
+    def principal() -> Principal:
+        """Return who the request acts for."""
+        return current_principal()
+
+    def precondition() -> Precondition | None:
+        """Return the request's `If-Match` check of the resource, if it has one."""
+        return partial(require_match, schema) if request.if_match else None
 
     def write(resource_id: int, body: Mapping[str, Any]) -> Any:
-        """Lock the resource, check `If-Match`, then write `body`."""
-        item = service.get(user_id(), resource_id, for_update=True)
-        require_match(schema, item)
-        return service.update(item, body)
+        return service.update(principal(), resource_id, body, precondition())
 
     def list_items(query: Mapping[str, Any]) -> Page[Any]:
-        return service.list(user_id(), query)
+        return service.list(principal().user_id, query)
 
     def create_item(body: Mapping[str, Any]) -> Reply:
-        item = service.create(user_id(), body)
+        item = service.create(principal(), body)
         return Reply(item, {"Location": url_for(f"{bp.name}.get_{name}", resource_id=item.id)})
 
     def get_item(resource_id: int) -> Any:
-        return service.get(user_id(), resource_id)
+        return service.get(principal().user_id, resource_id)
 
     def delete_item(resource_id: int) -> None:
-        item = service.get(user_id(), resource_id, for_update=True)
-        require_match(schema, item)
-        service.delete(item)
+        service.delete(principal(), resource_id, precondition())
 
     routes: list[tuple[str, str, str, Callable[..., Any], Endpoint]] = [
         (
@@ -95,6 +97,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 etag=True,
                 location=True,
                 idempotent=True,
+                autocommit=resource.autocommit_writes,
                 errors=(*WRITE_ERRORS, 401, 403, *resource.conflict_errors),
             ),
         ),
@@ -124,6 +127,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 response=schema,
                 etag=True,
                 if_match=True,
+                autocommit=resource.autocommit_writes,
                 errors=write_errors,
             ),
         ),
@@ -141,6 +145,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 response=schema,
                 etag=True,
                 if_match=True,
+                autocommit=resource.autocommit_writes,
                 errors=write_errors,
             ),
         ),
@@ -153,6 +158,7 @@ def add_crud_routes(bp: Blueprint, resource: Resource) -> None:
                 summary=f"Delete a {name}",
                 status=204,
                 if_match=True,
+                autocommit=resource.autocommit_writes,
                 errors=(*ITEM_ERRORS, 412),
             ),
         ),

@@ -20,5 +20,6 @@ add_crud_routes(
         query_schema=TaskQuerySchema(),
         service=tasks.SERVICE,
         list_errors=(400, 401, 403),
+        autocommit_writes=True,
     ),
 )

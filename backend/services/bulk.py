@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
 from backend.models import Task, utcnow
-from backend.services.common import commit_versioned
-from backend.services.tasks import apply_changes, check_category, task_filters
+from backend.services.common import execute
+from backend.services.tasks.listing import task_filters
+from backend.services.tasks.rows import TASKS, check_category
+from backend.services.tasks.writes import differs, parameters, set_clause
 
 FILTER_PARAMETERS = (
     "status",
@@ -25,32 +27,38 @@ FILTER_PARAMETERS = (
 
 
 def update_tasks(user_id: int, ids: Sequence[int], changes: Mapping[str, Any]) -> int:
-    """Apply `changes` to every task in `ids` at once; a missing or foreign id changes nothing."""
+    """Apply `changes` to every task in `ids` at once; a missing or foreign id changes nothing.
+
+    The tasks are locked in id order (after the user's row, in the session check), then
+    written by one statement.
+    """
     wanted = list(dict.fromkeys(ids))
-    tasks = db.session.scalars(
-        select(Task).where(Task.id.in_(wanted)).order_by(Task.id).with_for_update()
+    rows = execute(
+        select(TASKS.c.id, TASKS.c.user_id)
+        .where(TASKS.c.id.in_(wanted))
+        .order_by(TASKS.c.id)
+        .with_for_update()
     ).all()
-    found = {task.id for task in tasks}
+    found = {row.id for row in rows}
     missing = [task_id for task_id in wanted if task_id not in found]
     if missing:
         listed = ", ".join(map(str, missing))
         raise ValidationFailed.on("ids", f"No task with id {listed}.")
-    foreign = [task.id for task in tasks if task.user_id != user_id]
+    foreign = [row.id for row in rows if row.user_id != user_id]
     if foreign:
         raise Forbidden(f"Task {foreign[0]} belongs to another user.")
-    # The category is checked once, and reported on the body's own field name.
-    fields = dict(changes)
-    categorize = "category_id" in fields
-    category_id = fields.pop("category_id", None)
-    if categorize:
-        check_category(user_id, category_id, field="changes.category_id")
-    now = utcnow()
-    for task in tasks:
-        if categorize:
-            task.category_id = category_id
-        apply_changes(task, fields, now)
-    commit_versioned()
-    return len(tasks)
+    if "category_id" in changes:  # reported on the body's own field name
+        check_category(user_id, changes["category_id"], field="changes.category_id")
+    if changes:
+        names = tuple(sorted(changes))
+        execute(
+            update(TASKS)
+            .where(TASKS.c.id.in_(wanted), differs(names))
+            .values(set_clause(names, changes.get("status"))),
+            {**parameters(changes), "now": utcnow()},
+        )
+    db.session.commit()
+    return len(rows)
 
 
 def delete_tasks(user_id: int, query: Mapping[str, Any]) -> int:

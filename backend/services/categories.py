@@ -8,11 +8,19 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from backend.auth import Principal
 from backend.errors import Conflict
 from backend.extensions import db
 from backend.models import Category, fold_name
-from backend.services.common import CrudService, Page, commit_versioned, get_owned, paginate
-from backend.services.tasks import detach_category_tasks
+from backend.services.common import (
+    CrudService,
+    Page,
+    Precondition,
+    commit_versioned,
+    get_owned,
+    paginate,
+)
+from backend.services.tasks.writes import detach_category_tasks
 
 NAME_TAKEN = "You already have a category with this name (names ignore case)."
 
@@ -41,24 +49,41 @@ def _commit_unique() -> None:
         raise Conflict(NAME_TAKEN, code="category_exists") from None
 
 
-def create_category(user_id: int, fields: Mapping[str, Any]) -> Category:
+def create_category(principal: Principal, fields: Mapping[str, Any]) -> Category:
     """Create a category for the user."""
-    category = Category(user_id=user_id, **fields)
+    category = Category(user_id=principal.user_id, **fields)
     db.session.add(category)
     _commit_unique()
     return category
 
 
-def update_category(category: Category, fields: Mapping[str, Any]) -> Category:
-    """Write changes to a locked category."""
+def _locked(user_id: int, category_id: int, check: Precondition | None) -> Category:
+    """Lock one of the user's categories for a write, and run the `If-Match` check on it."""
+    category = get_category(user_id, category_id, for_update=True)
+    if check is not None:
+        check(category)
+    return category
+
+
+def update_category(
+    principal: Principal,
+    category_id: int,
+    fields: Mapping[str, Any],
+    check: Precondition | None = None,
+) -> Category:
+    """Write changes to one of the user's categories, locked."""
+    category = _locked(principal.user_id, category_id, check)
     for name, value in fields.items():
         setattr(category, name, value)
     _commit_unique()
     return category
 
 
-def delete_category(category: Category) -> None:
-    """Delete a locked category; its tasks stay, uncategorized, in the same transaction."""
+def delete_category(
+    principal: Principal, category_id: int, check: Precondition | None = None
+) -> None:
+    """Delete one of the user's categories; its tasks stay, uncategorized, in one transaction."""
+    category = _locked(principal.user_id, category_id, check)
     detach_category_tasks(category.id)
     db.session.delete(category)
     commit_versioned()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CursorResult, Executable, Select, func, select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm.exc import StaleDataError
 
+from backend.auth import Principal
 from backend.errors import Forbidden, NotFound, PreconditionFailed
 from backend.extensions import db
 from backend.schemas.fields import INT32_MAX
@@ -24,6 +25,9 @@ class Owned(Protocol):
 
 OwnedT = TypeVar("OwnedT", bound=Owned)
 ItemT = TypeVar("ItemT")
+# Checks a resource's current state against the request's `If-Match` (raising 412); the service
+# runs it where the write is atomic with what it checked.
+Precondition = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,30 @@ class Page(Generic[ItemT]):
 class CrudService:
     """The functions behind a resource's six routes."""
 
+    # Reads take the user's id; writes take the principal, whose session they may check.
     list: Callable[[int, Mapping[str, Any]], Page[Any]]
-    get: Callable[..., Any]
-    create: Callable[[int, Mapping[str, Any]], Any]
-    update: Callable[[Any, Mapping[str, Any]], Any]
-    delete: Callable[[Any], None]
+    get: Callable[[int, int], Any]
+    create: Callable[[Principal, Mapping[str, Any]], Any]
+    # (principal, resource id, fields, If-Match check or None) -> the resource as written
+    update: Callable[[Principal, int, Mapping[str, Any], Precondition | None], Any]
+    # (principal, resource id, If-Match check or None)
+    delete: Callable[[Principal, int, Precondition | None], None]
+
+
+def execute(
+    statement: Executable, parameters: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement on the request's connection (in its transaction, if it has one)."""
+    return db.session.connection().execute(statement, parameters)
+
+
+def owned(resource: ItemT | None, kind: str, user_id: int, resource_id: int) -> ItemT:
+    """Return a resource (object or row) looked up by id: 404 if there is none, 403 if foreign."""
+    if resource is None:
+        raise NotFound(f"{kind} {resource_id} was not found.")
+    if cast(Owned, resource).user_id != user_id:
+        raise Forbidden(f"{kind} {resource_id} belongs to another user.")
+    return resource
 
 
 def get_owned(
@@ -59,12 +82,7 @@ def get_owned(
     statement = select(model).where(model.id == resource_id)
     if for_update:
         statement = statement.with_for_update()
-    resource = db.session.scalar(statement)
-    if resource is None:
-        raise NotFound(f"{model.__name__} {resource_id} was not found.")
-    if resource.user_id != user_id:
-        raise Forbidden(f"{model.__name__} {resource_id} belongs to another user.")
-    return resource
+    return owned(db.session.scalar(statement), model.__name__, user_id, resource_id)
 
 
 def paginate(
@@ -86,11 +104,10 @@ def paginate_rows(
     statement: Select[Any], limit: int, offset: int, count: Select[int] | None = None
 ) -> Page[Any]:
     """Like `paginate`, for a Core query of columns: rows, not ORM objects, which cost less."""
-    connection = db.session.connection()
     if count is None:
         count = statement.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    total = connection.execute(count).scalar_one()
-    items = connection.execute(statement.limit(limit).offset(offset)).all()
+    total = execute(count).scalar_one()
+    items = execute(statement.limit(limit).offset(offset)).all()
     return Page(items, total or 0, limit, offset)
 
 

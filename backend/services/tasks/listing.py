@@ -1,42 +1,21 @@
-"""Task queries and writes, always scoped to one user."""
+"""Listing a user's tasks: filters, sorts, pages and their totals."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, func, literal, select
 
-from backend.errors import Forbidden, ValidationFailed
-from backend.extensions import db
-from backend.models import Category, Status, Task, TaskCounter, fold, utcnow
-from backend.schemas.fields import INT32_MAX, PRIORITY_RANKS
-from backend.services.common import (
-    CrudService,
-    Page,
-    commit_versioned,
-    get_owned,
-    paginate_rows,
-)
+from backend.models import Task, TaskCounter, fold
+from backend.schemas.fields import PRIORITY_RANKS
+from backend.services.common import Page, paginate_rows
+from backend.services.tasks.rows import check_category
 
 DEFAULT_SORT = [("created_at", True)]
 # Filters the task counters cannot answer: a list using one of them counts its matches.
 UNCOUNTED_FILTERS = ("due_before", "due_after", "updated_after", "q")
 SYNC_SORT = [("updated_at", False)]
-
-
-def check_category(user_id: int, category_id: int | None, field: str = "category_id") -> None:
-    """Accept null or one of the user's categories: 400 on `field` if missing, 403 if foreign."""
-    if category_id is None:
-        return
-    if not 1 <= category_id <= INT32_MAX:
-        raise ValidationFailed.on(field, f"Category {category_id} does not exist.")
-    owner = db.session.scalar(select(Category.user_id).where(Category.id == category_id))
-    if owner is None:
-        raise ValidationFailed.on(field, f"Category {category_id} does not exist.")
-    if owner != user_id:
-        raise Forbidden(f"Category {category_id} belongs to another user.")
 
 
 def escape_like(text: str) -> str:
@@ -119,59 +98,3 @@ def _counted_total(user_id: int, query: Mapping[str, Any]) -> Select[int] | None
     if "category_id" in query:
         total = total.where(TaskCounter.category_id == (query["category_id"] or 0))
     return total
-
-
-def get_task(user_id: int, task_id: int, *, for_update: bool = False) -> Task:
-    """Return one of the user's tasks (404 or 403 otherwise)."""
-    return get_owned(Task, user_id, task_id, for_update=for_update)
-
-
-def apply_changes(task: Task, fields: Mapping[str, Any], now: datetime | None = None) -> None:
-    """Set writable fields, keeping `completed_at` in step with `status` (done at `now`)."""
-    if "category_id" in fields:
-        check_category(task.user_id, fields["category_id"])
-    was_done = task.status == Status.DONE
-    for name, value in fields.items():
-        setattr(task, name, value)
-    is_done = task.status == Status.DONE
-    if is_done and not was_done:
-        task.completed_at = task.updated_at = now or utcnow()
-    elif was_done and not is_done:
-        task.completed_at = None
-
-
-def create_task(user_id: int, fields: Mapping[str, Any]) -> Task:
-    """Create a task for the user."""
-    now = utcnow()
-    task = Task(user_id=user_id, status=Status.TODO.value, created_at=now)
-    apply_changes(task, fields, now)
-    db.session.add(task)
-    db.session.commit()
-    return task
-
-
-def update_task(task: Task, fields: Mapping[str, Any]) -> Task:
-    """Write changes (all writable fields for PUT, some for PATCH) to a locked task."""
-    apply_changes(task, fields)
-    commit_versioned()
-    return task
-
-
-def delete_task(task: Task) -> None:
-    """Delete a locked task."""
-    db.session.delete(task)
-    commit_versioned()
-
-
-def detach_category_tasks(category_id: int) -> None:
-    """Null the category of its tasks, moving their `updated_at` (and so their ETags)."""
-    db.session.execute(
-        update(Task)
-        .where(Task.category_id == category_id)
-        .values(category_id=None, updated_at=utcnow(), version=Task.version + 1)
-    )
-
-
-SERVICE = CrudService(
-    list=list_tasks, get=get_task, create=create_task, update=update_task, delete=delete_task
-)
