@@ -20,8 +20,8 @@ from flask import Flask, current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import Table, bindparam, select
 
+from backend.database import execute
 from backend.errors import Unauthorized
-from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
 
 TokenKind = Literal["access", "refresh", "any"]
@@ -245,7 +245,7 @@ def _check_session(principal: Principal, *, lock_user: bool) -> Principal:
     locked for the rest of the transaction.
     """
     statement = SESSION_CHECK_FOR_WRITE if lock_user else SESSION_CHECK
-    row = db.session.connection().execute(statement, session_parameters(principal)).one_or_none()
+    row = execute(statement, session_parameters(principal)).one_or_none()
     if row is None:
         raise Unauthorized("The token's session has been revoked.", code="token_revoked")
     g.session_live = True

@@ -16,8 +16,8 @@ from marshmallow import Schema, ValidationError
 
 from backend.auth import Principal, SessionCheck, TokenKind, authenticate, confirm_session
 from backend.cache import request_key, response_cache
+from backend.database import use_autocommit
 from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
-from backend.extensions import db
 from backend.schemas.dump import dumper_for
 from backend.services import idempotency
 
@@ -221,11 +221,6 @@ def session_check(spec: Endpoint) -> SessionCheck:
         use_autocommit()
         return "defer"
     return "lock"
-
-
-def use_autocommit() -> None:
-    """Give the request a connection in autocommit: no BEGIN, COMMIT or ROLLBACK round trips."""
-    db.session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Response]]:

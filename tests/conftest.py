@@ -22,6 +22,7 @@ from sqlalchemy import create_engine, event, text
 
 from backend.app import create_app
 from backend.auth import Principal
+from backend.database import AUTOCOMMIT_ENGINE_KEY, dispose_engines
 from backend.extensions import db
 from backend.migrate import alembic_config
 
@@ -107,8 +108,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
 
     yield factory
     for app in apps:
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)
 
 
 @pytest.fixture
@@ -248,9 +248,11 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
         statements.append(statement)
 
     with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
+        engines = (db.engine, app.extensions[AUTOCOMMIT_ENGINE_KEY])
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)

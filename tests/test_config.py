@@ -11,7 +11,7 @@ import pytest
 from backend import config as config_module
 from backend.app import create_app
 from backend.config import DEV_JWT_SECRET, ENV_VARIABLES, ConfigError, load_config
-from backend.extensions import db
+from backend.database import dispose_engines
 from tests.conftest import PASSWORD, AppFactory, AuthActions
 
 STRONG_SECRET = "s" * 32
@@ -222,8 +222,7 @@ def test_production_app_starts_with_a_32_character_secret(database_url: str) -> 
         response = app.test_client().get("/api/v1/health")
         assert response.status_code == 200
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)
 
 
 @pytest.mark.parametrize("app_env", ["prod", "Production", "staging", "test"])

@@ -15,7 +15,7 @@ from flask import Flask, request
 from flask.testing import FlaskClient
 
 from backend.app import create_app
-from backend.extensions import db
+from backend.database import dispose_engines
 from tests.conftest import PASSWORD, AppFactory, AuthActions, User, assert_problem
 
 ORIGIN = "http://localhost:5173"  # the allowed origin of the test defaults
@@ -377,8 +377,7 @@ def test_production_default_allows_no_origin(
             assert response.status_code == 200
             assert cors_headers(response) == {}
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)
 
 
 # --- proxies ------------------------------------------------------------------------------

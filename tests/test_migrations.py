@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, inspect, make_url, text
 
 from backend import config as config_module
 from backend.app import create_app
+from backend.database import dispose_engines
 from backend.extensions import db
 from backend.migrate import alembic_config
 
@@ -164,8 +165,7 @@ def test_development_app_migrates_its_sqlite_file(
         )
         assert register.status_code == 201
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)
     # A second start finds the schema current and keeps the data.
     again = create_app({"APP_ENV": "development", "DATABASE_URL": url})
     try:
@@ -174,7 +174,7 @@ def test_development_app_migrates_its_sqlite_file(
     finally:
         with again.app_context():
             db.session.remove()
-            db.engine.dispose()
+        dispose_engines(again)
 
 
 def test_development_app_migrates_the_default_database(
@@ -190,5 +190,4 @@ def test_development_app_migrates_the_default_database(
         assert (tmp_path / "instance" / "tasktracker.db").exists()
         assert app.test_client().get("/api/v1/health").status_code == 200
     finally:
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)

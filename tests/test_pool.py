@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from sqlalchemy.exc import DisconnectionError
 
-from backend.app import PING_AFTER_IDLE_SECONDS, _ping_if_idle
+from backend.database import PING_AFTER_IDLE_SECONDS, _ping_if_idle
 from backend.extensions import db
 
 

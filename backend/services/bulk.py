@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
+from backend.database import execute
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
 from backend.models import Task, utcnow
-from backend.services.common import execute
 from backend.services.tasks.listing import task_filters
 from backend.services.tasks.rows import TASKS, check_category
 from backend.services.tasks.writes import differs, parameters, set_clause

@@ -6,11 +6,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar, cast
 
-from sqlalchemy import CursorResult, Executable, Select, func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm.exc import StaleDataError
 
 from backend.auth import Principal
+from backend.database import execute
 from backend.errors import Forbidden, NotFound, PreconditionFailed
 from backend.extensions import db
 from backend.schemas.fields import INT32_MAX
@@ -52,13 +53,6 @@ class CrudService:
     update: Callable[[Principal, int, Mapping[str, Any], Precondition | None], Any]
     # (principal, resource id, If-Match check or None)
     delete: Callable[[Principal, int, Precondition | None], None]
-
-
-def execute(
-    statement: Executable, parameters: Mapping[str, Any] | None = None
-) -> CursorResult[Any]:
-    """Run a Core statement on the request's connection (in its transaction, if it has one)."""
-    return db.session.connection().execute(statement, parameters)
 
 
 def owned(resource: ItemT | None, kind: str, user_id: int, resource_id: int) -> ItemT:

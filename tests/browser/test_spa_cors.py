@@ -39,7 +39,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from backend.app import create_app
 from backend.config import ENV_VARIABLES
-from backend.extensions import db, limiter
+from backend.database import dispose_engines
+from backend.extensions import limiter
 from backend.migrate import alembic_config
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -163,8 +164,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=10)
-        with app.app_context():
-            db.engine.dispose()
+        dispose_engines(app)
 
 
 # ---------------------------------------------------------------- the page, on two origins

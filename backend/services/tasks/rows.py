@@ -6,10 +6,11 @@ from typing import Any, cast
 
 from sqlalchemy import Row, Table, bindparam, select
 
+from backend.database import execute
 from backend.errors import Forbidden, NotFound, ValidationFailed
 from backend.models import Category, Task, User
 from backend.schemas.fields import INT32_MAX
-from backend.services.common import execute, owned
+from backend.services.common import owned
 
 TASKS = cast(Table, Task.__table__)
 USERS = cast(Table, User.__table__)

@@ -33,11 +33,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql.dml import ReturningDelete, ReturningUpdate
 
 from backend.auth import LIVE_USER, Principal, session_confirmed, session_parameters
+from backend.database import commit, execute, rollback
 from backend.errors import NotFound, PreconditionFailed, Unauthorized
-from backend.extensions import db
 from backend.models import Status, utcnow
 from backend.schemas.fields import INT32_MAX
-from backend.services.common import Precondition, execute
+from backend.services.common import Precondition
 from backend.services.tasks.rows import SHOWN, TASKS, check_category, get_task
 
 WRITABLE = ("title", "description", "status", "priority", "due_date", "category_id")
@@ -125,12 +125,12 @@ def _write(
     try:
         row = execute(statement, values).one_or_none()
     except IntegrityError:
-        db.session.rollback()
+        rollback()
         check_category(principal.user_id, category)
         raise
     if row is not None:
         session_confirmed()
-        db.session.commit()
+        commit()
     return row
 
 
@@ -200,7 +200,7 @@ def delete_task(principal: Principal, task_id: int, check: Precondition | None =
         get_task(principal.user_id, task_id)  # 404 or 403 (or the session's 401: the endpoint)
         raise PreconditionFailed  # it is there and the user's: it changed since the check
     session_confirmed()
-    db.session.commit()
+    commit()
 
 
 def detach_category_tasks(category_id: int) -> None:
