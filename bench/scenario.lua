@@ -2,7 +2,9 @@
 --   WRK_PATH    request path; "{id}" in it is replaced, per request, by a random id of WRK_IDS
 --   WRK_METHOD  GET (default), POST, PATCH...
 --   WRK_TOKEN   access token sent as "Authorization: Bearer <token>" (optional)
---   WRK_BODY    JSON request body, sent with "Content-Type: application/json" (optional)
+--   WRK_BODY    JSON request body, sent with "Content-Type: application/json" (optional);
+--               per request, "{n}" in it becomes the request's number and "{priority}" the
+--               next of low, medium, high, so that every write really changes its task
 --   WRK_IDS     comma-separated ids for "{id}"
 --   WRK_RESULT  file that done() writes the results to, as one JSON object
 -- Every response that is not 2xx is counted (per status) by response(); the first one's
@@ -23,15 +25,27 @@ if body ~= "" then
 end
 
 local prefix, suffix = path:match("^(.-){id}(.*)$")
-if prefix then
+local templated = body:find("{n}", 1, true) or body:find("{priority}", 1, true)
+if prefix or templated then
    local ids = {}
    for id in (os.getenv("WRK_IDS") or ""):gmatch("%d+") do
       ids[#ids + 1] = id
    end
-   assert(#ids > 0, "WRK_PATH has {id} but WRK_IDS is empty")
+   assert(not prefix or #ids > 0, "WRK_PATH has {id} but WRK_IDS is empty")
+   local priorities = {"low", "medium", "high"}
+   local n = 0
 
    function request()
-      return wrk.format(nil, prefix .. ids[math.random(#ids)] .. suffix)
+      n = n + 1
+      local this_path = path
+      if prefix then
+         this_path = prefix .. ids[math.random(#ids)] .. suffix
+      end
+      local this_body = nil
+      if templated then
+         this_body = body:gsub("{n}", tostring(n)):gsub("{priority}", priorities[n % 3 + 1])
+      end
+      return wrk.format(nil, this_path, nil, this_body)
    end
 end
 
