@@ -46,7 +46,10 @@ def register_extensions(app: Flask) -> None:
     limiter.init_app(app)
     # Only decorated routes are limited, and their decorator checks the limit itself; the
     # app-wide hook (for default limits, which this app has none of) would run on every request.
-    app.before_request_funcs[None].remove(limiter._check_request_limit)
+    # Flask-Limiter installs no hook at all when RATELIMIT_ENABLED is false.
+    hooks = app.before_request_funcs.get(None, [])
+    if limiter._check_request_limit in hooks:
+        hooks.remove(limiter._check_request_limit)
     init_password_hasher(app)
     init_response_cache(app)
 

@@ -161,3 +161,13 @@ def test_default_limit_is_ten_per_minute(make_app: Callable[..., Flask]):
     response = app.test_client().post(LOGIN, json={"email": "x@example.com", "password": "x"})
     assert response.headers["RateLimit-Policy"] == '"auth";q=10;w=60'
     assert remaining(response)[0] == 9
+
+
+def test_limits_can_be_switched_off(make_app: Callable[..., Flask]):
+    """RATELIMIT_ENABLED=false (as in a load test) builds the app and limits nothing."""
+    app = make_app(AUTH_RATE_LIMIT="1 per minute", RATELIMIT_ENABLED=False)
+    seed_user(app)
+    client = app.test_client()
+    statuses = [post(client, LOGIN).status_code for _ in range(3)]
+    assert statuses == [200, 200, 200]
+    assert "RateLimit" not in client.post(LOGIN, json={"email": "x@example.com"}).headers
