@@ -35,7 +35,7 @@ def dumper_for(schema: Schema) -> Dumper:
 
 def compile_dumper(schema: Schema) -> Dumper:
     """Build a function that dumps one object as `schema.dump` would."""
-    if schema._hooks or schema.many:
+    if schema.many or _has_dump_hooks(schema):
         return schema.dump
     steps: list[tuple[str, str, Converter | None]] = []
     try:
@@ -58,6 +58,15 @@ def compile_dumper(schema: Schema) -> Dumper:
         return data
 
     return dump
+
+
+def _has_dump_hooks(schema: Schema) -> bool:
+    """Tell whether `schema` has `pre_dump` or `post_dump` hooks.
+
+    `Schema._hooks` is a defaultdict that gains an empty list per tag as soon as the schema
+    loads anything, so only non-empty dump tags count.
+    """
+    return any(names for tag, names in schema._hooks.items() if "dump" in str(tag))
 
 
 class Unsupported(Exception):
