@@ -107,10 +107,18 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(name)
 
 
-def etag_for(data: Mapping[str, Any]) -> str:
-    """Return a strong ETag for a resource's representation."""
-    digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    return f'"{digest[:32]}"'
+def encode(data: Any) -> str:
+    """Serialize `data` as compact JSON: every response body, and what its ETag hashes.
+
+    Dumpers emit keys in their schema's order, so one state of a resource always encodes to
+    the same text.
+    """
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def etag_of(body: str) -> str:
+    """Return the strong ETag of a representation's JSON text."""
+    return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
 
 
 def require_match(schema: Schema, resource: object) -> None:
@@ -118,7 +126,9 @@ def require_match(schema: Schema, resource: object) -> None:
     condition = request.if_match
     if not condition:
         return
-    if condition.star_tag or condition.contains(etag_for(dumper_for(schema)(resource)).strip('"')):
+    if condition.star_tag or condition.contains(
+        etag_of(encode(dumper_for(schema)(resource))).strip('"')
+    ):
         return
     raise PreconditionFailed
 
@@ -127,8 +137,7 @@ def json_response(
     data: Any, status: int = 200, headers: Mapping[str, str] | None = None
 ) -> Response:
     """Serialize `data` as UTF-8 JSON."""
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status=status, headers=dict(headers or {}), mimetype=JSON)
+    return Response(encode(data), status=status, headers=dict(headers or {}), mimetype=JSON)
 
 
 def page_links(total: int, limit: int, offset: int) -> str:
@@ -156,14 +165,15 @@ def _render(spec: Endpoint, result: Reply | Any) -> Response:
     if spec.response is None:
         return Response(status=spec.status, headers=reply.headers)
     data = dumper_for(spec.response)(reply.body)
+    body = encode(data)
     if spec.etag:
-        tag = etag_for(data)
+        tag = etag_of(body)
         reply.headers["ETag"] = tag
         if request.method == "GET" and request.if_none_match.contains_weak(tag.strip('"')):
             return Response(status=304, headers=reply.headers)
     if spec.links:
         reply.headers["Link"] = page_links(data["total"], data["limit"], data["offset"])
-    return json_response(data, spec.status, reply.headers)
+    return Response(body, status=spec.status, headers=reply.headers, mimetype=JSON)
 
 
 def _idempotent(
