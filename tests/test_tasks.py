@@ -15,7 +15,7 @@ from backend.errors import PreconditionFailed
 from backend.extensions import db
 from backend.models import Task
 from backend.services.tasks.writes import delete_task, update_task
-from tests.conftest import TASK_FIELDS, User, assert_problem
+from tests.conftest import TASK_FIELDS, User, assert_problem, recorded_statements
 
 TASKS = "/api/v1/tasks"
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -469,3 +469,26 @@ def test_a_task_changed_after_its_if_match_check_is_412_and_kept(
             writes[write]()
         db.session.rollback()
     assert current(user, task["id"])[0]["title"] == "Other"
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "verb", "status"),
+    [
+        ("POST", {"title": "One statement"}, "INSERT", 201),
+        ("PATCH", {"title": "Renamed", "status": "done"}, "UPDATE", 200),
+        ("PUT", {"title": "Replaced"}, "UPDATE", 200),
+        ("DELETE", None, "DELETE", 204),
+    ],
+)
+def test_a_task_write_is_one_statement(
+    app: Flask, user: User, method: str, body: dict[str, Any] | None, verb: str, status: int
+):
+    """The write checks the session, locks the user and writes, in one round trip."""
+    task = make_task(user)
+    path = TASKS if method == "POST" else f"{TASKS}/{task['id']}"
+    with recorded_statements(app) as statements:
+        response = user.request(method, path, json=body)
+    assert response.status_code == status, response.get_json()
+    assert len(statements) == 1, statements
+    assert statements[0].lstrip().startswith(verb)
+    assert "auth_sessions" in statements[0]

@@ -174,7 +174,7 @@ def update_task(
     """Write changes (all writable fields for PUT, some for PATCH) with one statement."""
     user_id = principal.user_id
     checked = _target(principal, task_id, check)
-    if "category_id" in fields:
+    if fields.get("category_id") is not None:
         if checked is None:
             get_task(user_id, task_id)  # the task's 404 or 403 comes before the category's
         check_category(user_id, fields["category_id"])
