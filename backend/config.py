@@ -161,7 +161,7 @@ def engine_options(database_url: str) -> dict[str, Any]:
     """Return SQLAlchemy engine options for the database behind `database_url`."""
     if database_url.startswith("postgresql"):
         return {
-            # No pool_pre_ping: backend.app pings only connections that sat idle (one round
+            # No pool_pre_ping: backend.database pings only connections that sat idle (one round
             # trip saved per request under load; see docs/PERFORMANCE.md).
             "pool_size": 10,
             "max_overflow": 5,
