@@ -14,6 +14,7 @@ from functools import partial
 from typing import Any
 
 from marshmallow import Schema, fields, missing
+from marshmallow.decorators import POST_DUMP, PRE_DUMP
 
 Dumper = Callable[[Any], Any]
 Converter = Callable[[Any], Any]
@@ -64,9 +65,9 @@ def _has_dump_hooks(schema: Schema) -> bool:
     """Tell whether `schema` has `pre_dump` or `post_dump` hooks.
 
     `Schema._hooks` is a defaultdict that gains an empty list per tag as soon as the schema
-    loads anything, so only non-empty dump tags count.
+    loads anything, so only non-empty dump tags count (`get` does not add one).
     """
-    return any(names for tag, names in schema._hooks.items() if "dump" in str(tag))
+    return any(schema._hooks.get(tag) for tag in (PRE_DUMP, POST_DUMP))
 
 
 class Unsupported(Exception):
