@@ -492,3 +492,14 @@ def test_a_task_write_is_one_statement(
     assert len(statements) == 1, statements
     assert statements[0].lstrip().startswith(verb)
     assert "auth_sessions" in statements[0]
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_a_write_that_changes_nothing_keeps_updated_at_and_etag(user: User, method: str):
+    task = make_task(user, priority="high", status="done")
+    before = user.get(f"{TASKS}/{task['id']}")
+    same = {"title": "Task", "priority": "high", "status": "done"}
+    response = user.request(method, f"{TASKS}/{task['id']}", json=same)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json() == task
+    assert response.headers["ETag"] == before.headers["ETag"]
