@@ -8,7 +8,6 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend.auth import init_password_hasher
 from backend.cache import init_response_cache
 from backend.commands import purge_expired
 from backend.config import PROJECT_ROOT, load_config
@@ -17,6 +16,7 @@ from backend.errors import register_error_handlers
 from backend.extensions import jwt, limiter
 from backend.middleware import register_middleware
 from backend.migrate import upgrade_database
+from backend.passwords import init_password_hasher
 from backend.routes import register_blueprints
 
 

@@ -1,4 +1,4 @@
-"""Tokens and sessions: password hashing, token issue, and the per-request token check."""
+"""Tokens and sessions: token issue, and the per-request token check."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import jwt as pyjwt
-from argon2 import PasswordHasher, Type
-from argon2.exceptions import InvalidHashError, VerificationError
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 from flask_jwt_extended import create_access_token, create_refresh_token
 from sqlalchemy import Table, bindparam, select
 
@@ -26,8 +24,6 @@ from backend.models import AuthSession, User, utcnow
 
 TokenKind = Literal["access", "refresh", "any"]
 SessionCheck = Literal["check", "lock", "defer"]
-HASHER_KEY = "tasktracker.password_hasher"
-DUMMY_HASH_KEY = "tasktracker.dummy_hash"
 BEARER_SCHEME = "bearer"
 TOKEN_TYPES = ("access", "refresh")
 DECIMAL_ID = re.compile(r"[0-9]{1,10}")
@@ -56,43 +52,6 @@ class Principal:
     # user id they identify one state of the user's tasks and categories (see backend/cache.py).
     data_version: int = 0
     user_created_at: datetime | None = None
-
-
-def init_password_hasher(app: Flask) -> None:
-    """Create the Argon2id hasher from configuration, and a dummy hash for timing-safe logins."""
-    hasher = PasswordHasher(
-        time_cost=app.config["ARGON2_TIME_COST"],
-        memory_cost=app.config["ARGON2_MEMORY_COST"],
-        parallelism=app.config["ARGON2_PARALLELISM"],
-        type=Type.ID,
-    )
-    app.extensions[HASHER_KEY] = hasher
-    app.extensions[DUMMY_HASH_KEY] = hasher.hash(uuid.uuid4().hex)
-
-
-def _hasher() -> PasswordHasher:
-    """Return the app's password hasher."""
-    return current_app.extensions[HASHER_KEY]
-
-
-def hash_password(password: str) -> str:
-    """Hash a password with Argon2id."""
-    return _hasher().hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password; with no hash, spend the same time on a dummy one and fail."""
-    candidate = password_hash or current_app.extensions[DUMMY_HASH_KEY]
-    try:
-        _hasher().verify(candidate, password)
-    except (VerificationError, InvalidHashError):
-        return False
-    return password_hash is not None
-
-
-def needs_rehash(password_hash: str) -> bool:
-    """Tell whether a hash was made with other parameters than the configured ones."""
-    return _hasher().check_needs_rehash(password_hash)
 
 
 def issue_tokens(user_id: int, session_id: int, refresh_jti: str) -> TokenPair:

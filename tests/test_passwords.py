@@ -14,10 +14,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from backend.auth import DUMMY_HASH_KEY
 from backend.config import load_config
 from backend.extensions import db
 from backend.models import User
+from backend.passwords import DUMMY_HASH_KEY
 from tests.conftest import CHEAP_ARGON2, PASSWORD, AuthActions, assert_problem
 
 API = "/api/v1"

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
-from backend.auth import Principal, hash_password, verify_password
+from backend.auth import Principal
 from backend.errors import Unauthorized
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
+from backend.passwords import hash_password, verify_password
 from backend.services.common import get_owned
 
 CONFIRMATION_FAILED = "The password is incorrect."

@@ -8,11 +8,12 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.auth import Principal, TokenPair, hash_password, issue_tokens, needs_rehash, new_jti
-from backend.auth import verify_password as password_matches
+from backend.auth import Principal, TokenPair, issue_tokens, new_jti
 from backend.errors import Conflict, Unauthorized
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
+from backend.passwords import hash_password, needs_rehash
+from backend.passwords import verify_password as password_matches
 
 INVALID_CREDENTIALS = "The email or password is incorrect."
 
