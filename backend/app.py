@@ -8,12 +8,13 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from backend.cache import init_response_cache
+from backend.auth import register_auth
 from backend.commands import purge_expired
 from backend.config import PROJECT_ROOT, load_config
 from backend.database import init_database
 from backend.errors import register_error_handlers
-from backend.extensions import jwt, limiter
+from backend.extensions import limiter
+from backend.http import register_http
 from backend.middleware import register_middleware
 from backend.migrate import upgrade_database
 from backend.passwords import init_password_hasher
@@ -29,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_middleware(app)
     register_error_handlers(app)
+    register_http(app)
     register_blueprints(app)
     register_commands(app)
     if app.config["PROXY_COUNT"]:
@@ -42,7 +44,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to `app`."""
     init_database(app)
-    jwt.init_app(app)
+    register_auth(app)
     limiter.init_app(app)
     # Only decorated routes are limited, and their decorator checks the limit itself; the
     # app-wide hook (for default limits, which this app has none of) would run on every request.
@@ -51,7 +53,6 @@ def register_extensions(app: Flask) -> None:
     if limiter._check_request_limit in hooks:
         hooks.remove(limiter._check_request_limit)
     init_password_hasher(app)
-    init_response_cache(app)
 
 
 def register_commands(app: Flask) -> None:

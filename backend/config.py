@@ -33,7 +33,6 @@ ENV_VARIABLES = frozenset(
         "RATELIMIT_STORAGE_URI",
         "RATELIMIT_ENABLED",
         "PROXY_COUNT",
-        "RESPONSE_CACHE_SIZE",
         "LOG_LEVEL",
         "LOG_JSON",
         "ARGON2_TIME_COST",
@@ -115,7 +114,6 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "JWT_ACCESS_TOKEN_EXPIRES": _positive_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 900),
         "JWT_REFRESH_TOKEN_EXPIRES": _positive_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000),
         "JWT_TOKEN_LOCATION": ["headers"],
-        "JWT_ERROR_MESSAGE_KEY": "detail",
         "CORS_ORIGINS": _origins(env.get("CORS_ORIGINS", cors_default)),
         "AUTH_RATE_LIMIT": env.get("AUTH_RATE_LIMIT", "").strip() or "10 per minute",
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
@@ -130,7 +128,6 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "ARGON2_TIME_COST": _positive_int(env, "ARGON2_TIME_COST", 2),
         "ARGON2_MEMORY_COST": _positive_int(env, "ARGON2_MEMORY_COST", 19_456),
         "ARGON2_PARALLELISM": _positive_int(env, "ARGON2_PARALLELISM", 1),
-        "RESPONSE_CACHE_SIZE": _non_negative_int(env, "RESPONSE_CACHE_SIZE", 2048),
         "AUTO_MIGRATE": app_env == "development" and database_url.startswith("sqlite"),
     }
     for key, value in (overrides or {}).items():

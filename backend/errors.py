@@ -8,14 +8,11 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response, current_app, g
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException
-
-from backend.extensions import db
-from backend.middleware import rate_limit_headers
 
 log = logging.getLogger("tasktracker.errors")
 
@@ -151,14 +148,6 @@ class UnprocessableContent(APIError):
     code = "unprocessable"
 
 
-class ServiceUnavailable(APIError):
-    """The database is unreachable."""
-
-    status = 503
-    code = "service_unavailable"
-    detail = DETAILS_BY_STATUS[503]
-
-
 # RFC 9110's reason phrases where Python's `HTTPStatus` still has older ones (before 3.13).
 TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
 
@@ -186,21 +175,27 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON)
+    # Compact, like every success body (`backend.http.register_http`); ASCII, as a bad field's
+    # name may hold a lone surrogate, which UTF-8 cannot carry.
+    text = json.dumps(body, separators=(",", ":"))
+    response = Response(text, status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     return response
 
 
+def _roll_back() -> None:
+    """Roll the request's database session back, before anything else can use it."""
+    current_app.extensions["sqlalchemy"].session.rollback()
+
+
 def handle_api_error(error: APIError) -> Response:
     """Answer one of our own errors."""
-    if error.status >= 500:
-        db.session.rollback()
     return problem(
         error.status, error.code, error.detail, errors=error.errors, headers=error.headers
     )
 
 
-def handle_http_exception(error: HTTPException) -> Response:
+def problem_for_http_exception(error: HTTPException) -> Response:
     """Answer an error raised by werkzeug or Flask (routing, size limits, and so on)."""
     status = error.code or 500
     headers = {
@@ -219,23 +214,21 @@ def _sorted_list(value: str) -> str:
 
 
 def handle_rate_limited(error: RateLimitExceeded) -> Response:
-    """Answer a request over its rate limit, with `Retry-After`."""
-    headers = rate_limit_headers()
-    headers.setdefault("Retry-After", "60")
+    """Answer a request over its rate limit; `backend.middleware` adds `Retry-After`."""
     detail = f"Too many requests: the limit is {error.limit.limit}. Retry after the time given."
-    return problem(429, "rate_limited", detail, headers=headers)
+    return problem(429, "rate_limited", detail)
 
 
 def handle_integrity_error(error: IntegrityError) -> Response:
     """Answer a database integrity error that no service turned into a precise 4xx."""
-    db.session.rollback()
+    _roll_back()
     log.warning("unmapped integrity error: %s", error.orig.__class__.__name__)
     return problem(409, "conflict", Conflict.detail)
 
 
 def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     """Answer a database outage (refused connection, timeout, lost server) with 503."""
-    db.session.rollback()
+    _roll_back()
     log.error(
         "database unavailable: %s (request %s)",
         error.__class__.__name__,
@@ -246,15 +239,15 @@ def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
 
 def handle_data_error(error: DataError) -> Response:
     """Answer a value the database refused (out of range, bad encoding) as the client's mistake."""
-    db.session.rollback()
+    _roll_back()
     log.warning("database refused a value: %s", error.orig.__class__.__name__)
     return problem(400, "validation_error", "A value in the request is out of range or invalid.")
 
 
 def handle_unexpected(_error: Exception) -> Response:
     """Answer any other exception with a bare 500, logging it with the request id."""
+    _roll_back()
     log.exception("unhandled error (request %s)", g.get("request_id", "-"))
-    db.session.rollback()
     return problem(500, "internal_error", DETAILS_BY_STATUS[500])
 
 
@@ -262,7 +255,6 @@ def register_error_handlers(app: Flask) -> None:
     """Route every kind of exception to its handler."""
     app.register_error_handler(APIError, handle_api_error)
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
-    app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(DataError, handle_data_error)
     app.register_error_handler(OperationalError, handle_database_error)

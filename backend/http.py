@@ -1,65 +1,41 @@
-"""HTTP glue shared by every route: the `endpoint` decorator, body parsing, ETags, links."""
+"""The HTTP layer on flask-smorest: the Api and Blueprint, body parsing, conditional requests.
+
+flask-smorest declares each route (`@bp.arguments`, `@bp.response`, `@bp.alt_response`) and
+generates the OpenAPI document from the same schemas. What it does not do, and this module adds:
+
+- errors as RFC 9457 problem+json, with the contract's 400 (never 422) for bad input;
+- a strict JSON body reader (415 for other media types, `invalid_json`, objects only);
+- `If-None-Match` on GET and HEAD, in one after-request hook, for every response that carries
+  an `ETag`;
+- the RFC 8288 `Link` header of a page (flask-smorest's pagination is page/page_size with an
+  `X-Pagination` header, not the contract's limit/offset).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from functools import wraps
-from typing import Any, cast
+from http import HTTPStatus
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlencode
 
-from flask import Response, request
+import flask_smorest
+from flask import Flask, Response, request
 from marshmallow import Schema, ValidationError
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import HTTPException
 
-from backend.auth import Principal, SessionCheck, TokenKind, authenticate, confirm_session
-from backend.cache import request_key, response_cache
-from backend.database import use_autocommit
-from backend.errors import InvalidJSON, PreconditionFailed, UnsupportedMediaType, ValidationFailed
-from backend.schemas.dump import dumper_for
-from backend.services import idempotency
+from backend.errors import (
+    InvalidJSON,
+    UnsupportedMediaType,
+    ValidationFailed,
+    problem_for_http_exception,
+)
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
-READS = frozenset({"GET", "HEAD"})
-IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """What a route takes and answers; the decorator enforces it and OpenAPI documents it."""
-
-    summary: str
-    auth: TokenKind | None = "access"
-    body: Schema | None = None
-    partial: bool = False
-    query: Schema | None = None
-    response: Schema | None = None
-    status: int = 200
-    errors: tuple[int, ...] = ()
-    etag: bool = False
-    if_match: bool = False
-    location: bool = False
-    links: bool = False
-    rate_limited: bool = False
-    idempotent: bool = False
-    cached: bool = False
-    # The view's writes are single statements that check the session and lock what they need
-    # themselves (the user's row first, `backend.auth.LIVE_USER`): the request runs in
-    # autocommit, with one round trip per write, no BEGIN or COMMIT, and no lock held between
-    # statements. A keyed (Idempotency-Key) request still gets transactions.
-    autocommit: bool = False
-    description: str = ""
-
-
-@dataclass
-class Reply:
-    """A view's result: the object to dump with the endpoint's schema, plus headers."""
-
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
+PROBLEM_JSON = "application/problem+json"
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def flatten_errors(
@@ -73,14 +49,6 @@ def flatten_errors(
         name = f"{prefix}.{key}" if prefix else str(key)
         flat.update(flatten_errors(value, name))
     return flat
-
-
-def load(schema: Schema, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
-    """Validate `data` with `schema`, raising the contract's 400 naming each bad field."""
-    try:
-        return cast(dict[str, Any], schema.load(data, partial=partial))
-    except ValidationError as error:
-        raise ValidationFailed(errors=flatten_errors(error.normalized_messages())) from None
 
 
 def read_json_object(*, merge_patch: bool = False) -> dict[str, Any]:
@@ -107,37 +75,95 @@ def _refuse_constant(name: str) -> None:
     raise ValueError(name)
 
 
-def encode(data: Any) -> str:
-    """Serialize `data` as compact JSON: every response body, and what its ETag hashes.
+class Parser(FlaskParser):
+    """webargs' Flask parser with the contract's body rules and its 400 problem for bad input."""
 
-    Dumpers emit keys in their schema's order, so one state of a resource always encodes to
-    the same text.
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def load_json(self, req: Any, schema: Schema) -> Any:
+        """Read the body strictly; PATCH also accepts JSON merge patch (RFC 7396)."""
+        return read_json_object(merge_patch=req.method == "PATCH")
+
+    def handle_error(
+        self, error: ValidationError, req: Any, schema: Schema, **kwargs: Any
+    ) -> NoReturn:
+        """Raise the contract's 400, naming each bad field or parameter (without its location)."""
+        messages = error.normalized_messages()
+        by_location = messages if isinstance(messages, dict) else {}
+        inner = next(iter(by_location.values())) if len(by_location) == 1 else messages
+        raise ValidationFailed(errors=flatten_errors(inner)) from None
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A flask-smorest blueprint whose routes parse with `Parser` and document problem answers."""
+
+    ARGUMENTS_PARSER = Parser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create the blueprint, with the doc step that lists a route's header parameters."""
+        super().__init__(*args, **kwargs)
+        self._prepare_doc_cbks.append(self._prepare_header_doc)
+
+    def route(self, rule: str, *, parameters: Any = None, tags: Any = None, **options: Any) -> Any:
+        """Register a view, documented with the operation id `<blueprint>_<view name>`."""
+        register = super().route(rule, parameters=parameters, tags=tags, **options)
+
+        def decorate(view: F) -> F:
+            endpoint = options.get("endpoint") or view.__name__
+            apidoc = dict(getattr(view, "_apidoc", {}))
+            apidoc["manual_doc"] = {"operationId": f"{self.name}_{endpoint}"} | apidoc.get(
+                "manual_doc", {}
+            )
+            view._apidoc = apidoc  # type: ignore[attr-defined]
+            return register(view)
+
+        return decorate
+
+    @staticmethod
+    def headers(*names: str) -> Callable[[F], F]:
+        """Document request headers a route reads (`backend.docs.PARAMETERS` names)."""
+
+        def decorate(view: F) -> F:
+            apidoc = dict(getattr(view, "_apidoc", {}))
+            apidoc["header_parameters"] = [*apidoc.get("header_parameters", []), *names]
+            view._apidoc = apidoc  # type: ignore[attr-defined]
+            return view
+
+        return decorate
+
+    @staticmethod
+    def _prepare_header_doc(doc: dict[str, Any], doc_info: dict[str, Any], **_: Any) -> dict:
+        """Add the route's header parameters to its operation."""
+        for name in doc_info.get("header_parameters", ()):
+            doc.setdefault("parameters", []).append(name)  # apispec refers to the component
+        return doc
+
+    def problems(self, *statuses: int) -> Callable[[F], F]:
+        """Document the problem+json answers a route may give, besides its success."""
+
+        def decorate(view: F) -> F:
+            for status in statuses:
+                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+            return view
+
+        return decorate
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, answering its HTTP errors as problem+json.
+
+    Its error responses are documented as problem+json by `backend.docs`, which registers them
+    under flask-smorest's own names (`NOT_FOUND`, ...) in place of its default JSON ones.
     """
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
+    DEFAULT_ERROR_RESPONSE_NAME = None
 
-def etag_of(body: str) -> str:
-    """Return the strong ETag of a representation's JSON text."""
-    return f'"{hashlib.sha256(body.encode()).hexdigest()[:32]}"'
+    def _register_responses(self) -> None:
+        """Leave the error response components to `backend.docs.register_components`."""
 
-
-def require_match(schema: Schema, resource: object) -> None:
-    """Raise 412 when the request's `If-Match` does not match the resource's current ETag."""
-    condition = request.if_match
-    if not condition:
-        return
-    if condition.star_tag or condition.contains(
-        etag_of(encode(dumper_for(schema)(resource))).strip('"')
-    ):
-        return
-    raise PreconditionFailed
-
-
-def json_response(
-    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
-) -> Response:
-    """Serialize `data` as UTF-8 JSON."""
-    return Response(encode(data), status=status, headers=dict(headers or {}), mimetype=JSON)
+    def handle_http_exception(self, error: HTTPException) -> Response:  # type: ignore[override]
+        """Answer an error raised by werkzeug, Flask or flask-smorest."""
+        return problem_for_http_exception(error)
 
 
 def page_links(total: int, limit: int, offset: int) -> str:
@@ -159,117 +185,27 @@ def page_links(total: int, limit: int, offset: int) -> str:
     )
 
 
-def _render(spec: Endpoint, result: Reply | Any) -> Response:
-    """Turn a view's result into the response its endpoint promises."""
-    reply = result if isinstance(result, Reply) else Reply(result)
-    if spec.response is None:
-        return Response(status=spec.status, headers=reply.headers)
-    data = dumper_for(spec.response)(reply.body)
-    body = encode(data)
-    if spec.etag:
-        tag = etag_of(body)
-        reply.headers["ETag"] = tag
-        if request.method == "GET" and request.if_none_match.contains_weak(tag.strip('"')):
-            return Response(status=304, headers=reply.headers)
-    if spec.links:
-        reply.headers["Link"] = page_links(data["total"], data["limit"], data["offset"])
-    return Response(body, status=spec.status, headers=reply.headers, mimetype=JSON)
+def answer_conditionally(response: Response) -> Response:
+    """Answer GET and HEAD with 304 and no body when `If-None-Match` names the response's ETag.
 
-
-def _idempotent(
-    user_id: int, key: str, body: Mapping[str, Any], respond: Callable[[], Response]
-) -> Response:
-    """Answer a keyed create: replay the first success, or run it once and keep its response."""
-    if not IDEMPOTENCY_KEY.fullmatch(key):
-        raise ValidationFailed.on("Idempotency-Key", "Must be 1-255 visible ASCII characters.")
-    route = f"{request.method} {request.url_rule.rule if request.url_rule else request.path}"
-    claimed = idempotency.claim(user_id, route, key, idempotency.request_fingerprint(body))
-    if isinstance(claimed, idempotency.StoredResponse):
-        headers = {**claimed.headers, "Idempotent-Replayed": "true"}
-        return Response(claimed.body, status=claimed.status, headers=headers, mimetype=JSON)
-    try:
-        response = respond()
-    except Exception:
-        idempotency.release(claimed)
-        raise
-    kept = {
-        name: response.headers[name]
-        for name in idempotency.REPLAYED_HEADERS
-        if name in response.headers
-    }
-    idempotency.store(
-        claimed,
-        idempotency.StoredResponse(response.status_code, response.get_data(as_text=True), kept),
-    )
-    return response
-
-
-def _cached(principal: Principal, respond: Callable[[], Response]) -> Response:
-    """Answer a read from the response cache, or render it and keep a 200 for next time."""
-    cache, key = response_cache(), request_key(principal)
-    hit = cache.get(key)
-    if hit is not None:
-        return hit.replay()
-    response = respond()
-    if response.status_code == 200:
-        cache.put(key, response)
-    return response
-
-
-def session_check(spec: Endpoint) -> SessionCheck:
-    """Decide how this request checks its session and which connection mode it runs in.
-
-    Reads run in autocommit (each statement its own snapshot: a GET never writes) and check
-    the session. A route whose writes are single statements (`Endpoint.autocommit`) also runs
-    in autocommit, and leaves the session check to its write statement ("defer"): one round
-    trip instead of two. Every other write is a transaction that locks the user's row first.
+    werkzeug's `make_conditional` would also turn a GET with `If-Match` into a 412, which a read
+    never is here; its parsed headers (`request.if_none_match`, `get_etag`) do the matching.
     """
-    if request.method in READS:
-        use_autocommit()
-        return "check"
-    if spec.autocommit and not (spec.idempotent and "Idempotency-Key" in request.headers):
-        use_autocommit()
-        return "defer"
-    return "lock"
+    tag, _weak = response.get_etag()
+    if (
+        request.method in ("GET", "HEAD")
+        and response.status_code == 200
+        and tag is not None
+        and request.if_none_match.contains_weak(tag)
+    ):
+        response.status_code = 304
+        response.set_data(b"")
+    return response
 
 
-def endpoint(spec: Endpoint) -> Callable[[Callable[..., Any]], Callable[..., Response]]:
-    """Authenticate, parse (query, then body) and serialize around a view, as `spec` says."""
-
-    def decorate(view: Callable[..., Any]) -> Callable[..., Response]:
-        @wraps(view)
-        def wrapper(**kwargs: Any) -> Response:
-            check = session_check(spec)
-            if spec.auth is None:
-                return _respond(spec, view, None, kwargs)
-            principal = authenticate(spec.auth, session=check)
-            try:
-                response = _respond(spec, view, principal, kwargs)
-            except Exception:
-                confirm_session()  # a revoked session's 401 comes before any other answer
-                raise
-            confirm_session()
-            return response
-
-        wrapper.endpoint_spec = spec  # type: ignore[attr-defined]
-        return wrapper
-
-    return decorate
-
-
-def _respond(
-    spec: Endpoint, view: Callable[..., Any], principal: Principal | None, kwargs: dict[str, Any]
-) -> Response:
-    """Parse the query and the body, run the view and render its result."""
-    if spec.query is not None:
-        kwargs["query"] = load(spec.query, request.args.to_dict())
-    body: dict[str, Any] = {}
-    if spec.body is not None:
-        body = read_json_object(merge_patch=request.method == "PATCH")
-        kwargs["body"] = load(spec.body, body, partial=spec.partial)
-    key = request.headers.get("Idempotency-Key")
-    if spec.idempotent and principal is not None and key is not None:
-        return _idempotent(principal.user_id, key, body, lambda: _render(spec, view(**kwargs)))
-    if spec.cached and principal is not None:
-        return _cached(principal, lambda: _render(spec, view(**kwargs)))
-    return _render(spec, view(**kwargs))
+def register_http(app: Flask) -> None:
+    """Install the conditional-request hook and compact JSON bodies."""
+    app.json.compact = True  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.after_request(answer_conditionally)

@@ -7,7 +7,6 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
@@ -21,7 +20,6 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
-    text,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, column_property, mapped_column, validates
@@ -34,6 +32,8 @@ from backend.extensions import Base
 # SQLite reuses the id of a deleted last row unless the table is AUTOINCREMENT; an id must never
 # name two different resources (caches, idempotent replays), so every table opts in.
 NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}
+# The largest id a row can have: every id column is a 32-bit INTEGER.
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:
@@ -49,8 +49,9 @@ def created_time(context: Any) -> datetime:
 class fold(FunctionElement[str]):  # noqa: N801 (an SQL function)
     """Case-fold text in SQL, alike on both databases.
 
-    PostgreSQL's `lower()` folds all of Unicode; SQLite's only ASCII, so there it is Python's
-    `str.casefold`, registered on each connection as `tt_casefold` (see `backend.app`).
+    Both render the same Unicode lower-casing: PostgreSQL's `lower()`, and on SQLite (whose
+    `lower()` folds only ASCII) Python's `str.lower`, registered on each connection as
+    `tt_lower` (`backend.database`). `q=strasse` therefore finds `Straße` on neither.
     """
 
     type = String()
@@ -60,8 +61,8 @@ class fold(FunctionElement[str]):  # noqa: N801 (an SQL function)
 
 @compiles(fold)
 def _fold_sqlite(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
-    """Render `tt_casefold(x)`, the Python function registered on SQLite connections."""
-    return f"tt_casefold({compiler.process(element.clauses, **kw)})"
+    """Render `tt_lower(x)`, the Python function registered on SQLite connections."""
+    return f"tt_lower({compiler.process(element.clauses, **kw)})"
 
 
 @compiles(fold, "postgresql")
@@ -70,9 +71,9 @@ def _fold_postgresql(element: fold, compiler: SQLCompiler, **kw: Any) -> str:
     return f"lower({compiler.process(element.clauses, **kw)})"
 
 
-def casefold_or_null(value: str | None) -> str | None:
-    """Case-fold a value for SQLite's `tt_casefold` SQL function (null stays null)."""
-    return value.casefold() if isinstance(value, str) else value
+def lower_or_null(value: str | None) -> str | None:
+    """Lower-case a value for SQLite's `tt_lower` SQL function (null stays null)."""
+    return value.lower() if isinstance(value, str) else value
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -128,9 +129,6 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # Moved by triggers (migration 0004) whenever one of the user's tasks or categories
-    # changes: cached responses of the user's data are keyed by it (backend/cache.py).
-    data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
 
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
@@ -177,6 +175,8 @@ class Task(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=created_time, onupdate=utcnow)
+    # Moved by every UPDATE (SQLAlchemy's `version_id_col`, which also makes a write that lost
+    # a race fail instead of overwriting); the task's ETag is made of it.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __table_args__ = (
@@ -209,6 +209,11 @@ class Task(Base):
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
 
+    @property
+    def etag(self) -> str:
+        """Return the strong ETag of the task's current representation."""
+        return f'"{self.version}"'
+
 
 class Category(Base):
     """A user's label for tasks; names are unique per user ignoring case."""
@@ -237,6 +242,11 @@ class Category(Base):
         NEVER_REUSE_IDS,
     )
     __mapper_args__: dict[str, Any] = {"version_id_col": version}  # noqa: RUF012
+
+    @property
+    def etag(self) -> str:
+        """Return the strong ETag of the category's representation (its task count included)."""
+        return f'"{self.version}.{self.task_count}"'
 
     @validates("name")
     def _set_name_key(self, _key: str, value: str) -> str:

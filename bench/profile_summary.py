@@ -24,21 +24,15 @@ from pathlib import Path
 PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("waiting for PostgreSQL (round trips)", ("psycopg/connection.py:Connection.wait",)),
     ("gunicorn: closing the socket (waiting for the client)", ("gunicorn/util.py:close_graceful",)),
-    ("JWT: decode and verify the token", ("backend/auth.py:_verified_claims", "jwt/")),
-    ("session check (query)", ("backend/auth.py:_check_session",)),
-    ("response cache (lookup, replay)", ("backend/cache.py",)),
-    ("write statement (SQLAlchemy, psycopg)", ("services/tasks/writes.py",)),
-    ("list queries (SQLAlchemy, psycopg, rows)", ("services/tasks/listing.py",)),
-    ("single-task read", ("services/tasks/rows.py",)),
+    ("session check (query)", ("backend/auth.py:session_is_revoked",)),
     (
-        "connection checkout and return",
-        ("backend/database.py:use_autocommit", "backend/database.py:release_connection"),
+        "JWT: decode and verify the token",
+        ("flask_jwt_extended/view_decorators.py:verify_jwt_in_request", "jwt/"),
     ),
-    (
-        "query and body parsing, validation",
-        ("backend/http.py:load", "backend/http.py:read_json_object"),
-    ),
-    ("serialization: dump, JSON, ETag", ("backend/http.py:_render",)),
+    ("task and category services (SQLAlchemy, psycopg)", ("backend/services/",)),
+    ("connection checkout and return", ("sqlalchemy/pool/",)),
+    ("query and body parsing, validation", ("webargs/", "backend/http.py:read_json_object")),
+    ("serialization: dump, JSON", ("flask_smorest/response.py", "marshmallow/", "flask/json/")),
     ("request hooks: request id, log line, headers", ("backend/middleware.py",)),
     ("Flask and werkzeug (routing, request, response)", ("flask/", "werkzeug/")),
     # Last: what is left of a worker's samples is gunicorn's own work.

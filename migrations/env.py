@@ -10,11 +10,11 @@ from sqlalchemy import create_engine, pool
 
 from backend.config import load_config
 from backend.extensions import db
-from backend.models import AuthSession, Category, Task, User, UTCDateTime
+from backend.models import UTCDateTime
 
 config = context.config
 target_metadata = db.metadata
-MODELS = (User, AuthSession, Category, Task)  # imported so that the metadata knows every table
+import backend.models  # noqa: F401, E402 (every model on the metadata, for autogenerate)
 
 
 def render_item(type_: str, obj: object, _context: AutogenContext) -> str | Literal[False]:

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jwt as pyjwt
 import pytest
 from alembic import command
 from flask import Flask
@@ -21,8 +20,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, event, text
 
 from backend.app import create_app
-from backend.auth import Principal
-from backend.database import AUTOCOMMIT_ENGINE_KEY, dispose_engines
+from backend.database import dispose_engines
 from backend.extensions import db
 from backend.migrate import alembic_config
 
@@ -139,12 +137,6 @@ class User:
         """Return the `Authorization` header with the access token."""
         return {"Authorization": f"Bearer {self.access_token}"}
 
-    @property
-    def principal(self) -> Principal:
-        """Return who this user's access token acts for, as services take it."""
-        claims = pyjwt.decode(self.access_token, options={"verify_signature": False})
-        return Principal(self.id, claims["sid"], "access", claims["jti"])
-
     def request(self, method: str, path: str, **kwargs: Any) -> Any:
         """Send a request as this user (extra headers are merged with the token)."""
         headers = {**self.headers, **kwargs.pop("headers", {})}
@@ -248,11 +240,9 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
         statements.append(statement)
 
     with app.app_context():
-        engines = (db.engine, app.extensions[AUTOCOMMIT_ENGINE_KEY])
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
     try:
         yield statements
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+        event.remove(engine, "before_cursor_execute", record)

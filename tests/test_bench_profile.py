@@ -12,25 +12,28 @@ WORKER = (
     "<module> (gunicorn:10);SyncWorker.run (gunicorn/workers/sync.py:132);"
     "SyncWorker.handle_request (gunicorn/workers/sync.py:184)"
 )
-WRAPPER = "Flask.wsgi_app (flask/app.py:1511);wrapper (backend/http.py:245)"
-EXECUTE = "execute (backend/database.py:72);Connection.execute (sqlalchemy/engine/base.py:1494)"
+WRAPPER = "Flask.wsgi_app (flask/app.py:1511);decorator (flask_jwt_extended/view_decorators.py:167)"
+EXECUTE = (
+    "execute (sqlalchemy/orm/session.py:2365);Connection.execute (sqlalchemy/engine/base.py:1494)"
+)
 
 
 @pytest.mark.parametrize(
     ("frames", "part"),
     [
         (
-            f"{WRAPPER};_check_session (backend/auth.py:248);{EXECUTE};"
+            f"{WRAPPER};session_is_revoked (backend/auth.py:88);{EXECUTE};"
             "Connection.wait (psycopg/connection.py:495)",
             "waiting for PostgreSQL (round trips)",
         ),
-        (f"{WRAPPER};_check_session (backend/auth.py:248);{EXECUTE}", "session check (query)"),
-        (f"{WRAPPER};_write (backend/services/tasks/writes.py:130);{EXECUTE}", "write statement"),
-        (f"{WRAPPER};_render (backend/http.py:170);dumps (json/__init__.py:238)", "serialization"),
-        (f"{WRAPPER};load (backend/http.py:80)", "query and body parsing"),
+        (f"{WRAPPER};session_is_revoked (backend/auth.py:88);{EXECUTE}", "session check (query)"),
+        (f"{WRAPPER};verify_jwt_in_request (flask_jwt_extended/view_decorators.py:94)", "JWT"),
+        (f"{WRAPPER};update_task (backend/services/tasks.py:130);{EXECUTE}", "task and category"),
+        (f"{WRAPPER};wrapper (flask_smorest/response.py:103)", "serialization"),
+        (f"{WRAPPER};parse (webargs/core.py:80)", "query and body parsing"),
         ("Flask.full_dispatch_request (flask/app.py:917)", "Flask and werkzeug"),
         ("finish_response (backend/middleware.py:140)", "request hooks"),
-        ("use_autocommit (backend/database.py:60)", "connection checkout"),
+        ("_checkout (sqlalchemy/pool/base.py:60)", "connection checkout"),
         ("somewhere (elsewhere.py:1)", "gunicorn (HTTP parsing, socket I/O)"),
     ],
 )
@@ -47,7 +50,7 @@ def test_samples_outside_gunicorn_are_left_out():
 def test_the_table_shares_add_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     raw = tmp_path / "worker.txt"
     raw.write_text(
-        f"{WORKER};{WRAPPER};load (backend/http.py:80) 3\n"
+        f"{WORKER};{WRAPPER};parse (webargs/core.py:80) 3\n"
         f"{WORKER};finish_response (backend/middleware.py:140) 1\n"
         "<module> (script.py:1);main (script.py:5) 50\n"
     )

@@ -8,14 +8,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from flask import Flask
-from sqlalchemy import update
 
-from backend.errors import PreconditionFailed
-from backend.extensions import db
-from backend.models import Task
-from backend.services.tasks.writes import delete_task, update_task
-from tests.conftest import TASK_FIELDS, User, assert_problem, recorded_statements
+from tests.conftest import TASK_FIELDS, User, assert_problem
 
 TASKS = "/api/v1/tasks"
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -444,54 +438,6 @@ def test_tasks_of_two_users_stay_apart(user: User, other_user: User):
     theirs = make_task(other_user, title="Theirs")
     assert [item["id"] for item in user.get(TASKS).get_json()["items"]] == [mine["id"]]
     assert [item["id"] for item in other_user.get(TASKS).get_json()["items"]] == [theirs["id"]]
-
-
-@pytest.mark.parametrize("write", ["update", "delete"])
-def test_a_task_changed_after_its_if_match_check_is_412_and_kept(
-    app: Flask, user: User, write: str
-):
-    """The check passes, then another connection changes the task: the write must not land."""
-    task = make_task(user, title="Original")
-
-    def change_it_meanwhile(_row: object) -> None:
-        with db.engine.begin() as other:
-            other.execute(update(Task).where(Task.id == task["id"]).values(title="Other"))
-
-    principal = user.principal
-    writes = {
-        "update": lambda: update_task(
-            principal, task["id"], {"title": "Mine"}, change_it_meanwhile
-        ),
-        "delete": lambda: delete_task(principal, task["id"], change_it_meanwhile),
-    }
-    with app.app_context():
-        with pytest.raises(PreconditionFailed):
-            writes[write]()
-        db.session.rollback()
-    assert current(user, task["id"])[0]["title"] == "Other"
-
-
-@pytest.mark.parametrize(
-    ("method", "body", "verb", "status"),
-    [
-        ("POST", {"title": "One statement"}, "INSERT", 201),
-        ("PATCH", {"title": "Renamed", "status": "done"}, "UPDATE", 200),
-        ("PUT", {"title": "Replaced"}, "UPDATE", 200),
-        ("DELETE", None, "DELETE", 204),
-    ],
-)
-def test_a_task_write_is_one_statement(
-    app: Flask, user: User, method: str, body: dict[str, Any] | None, verb: str, status: int
-):
-    """The write checks the session, locks the user and writes, in one round trip."""
-    task = make_task(user)
-    path = TASKS if method == "POST" else f"{TASKS}/{task['id']}"
-    with recorded_statements(app) as statements:
-        response = user.request(method, path, json=body)
-    assert response.status_code == status, response.get_json()
-    assert len(statements) == 1, statements
-    assert statements[0].lstrip().startswith(verb)
-    assert "auth_sessions" in statements[0]
 
 
 @pytest.mark.parametrize("method", ["PATCH", "PUT"])

@@ -1,21 +1,29 @@
-"""Authentication routes: register, log in, refresh, log out, and the current user."""
+"""Authentication and account routes: register, log in, tokens, sessions, the current user."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app
+from flask import current_app
+from flask_jwt_extended import jwt_required
 
-from backend.auth import current_principal
+from backend.auth import TokenPair, current_jti, current_session_id, current_user_id
+from backend.docs import header_refs
 from backend.extensions import limiter
-from backend.http import Endpoint, endpoint
+from backend.http import Blueprint
 from backend.models import User
+from backend.schemas.account import (
+    AccountDeleteSchema,
+    PasswordChangeSchema,
+    ProfilePatchSchema,
+    SessionListSchema,
+)
 from backend.schemas.auth import LoginSchema, RegisterSchema, TokenPairSchema, UserSchema
-from backend.services import users
+from backend.services import accounts, users
 
-bp = Blueprint("auth", __name__)
-user_schema = UserSchema()
-token_pair_schema = TokenPairSchema()
+bp = Blueprint("auth", __name__, description="Accounts, sessions and tokens.")
+RATE_LIMITED = header_refs("RateLimit", "RateLimit-Policy")
+PUBLIC: list[dict[str, list[str]]] = []
 
 
 def auth_rate_limit() -> str:
@@ -25,72 +33,115 @@ def auth_rate_limit() -> str:
 
 @bp.post("/auth/register")
 @limiter.limit(auth_rate_limit)
-@endpoint(
-    Endpoint(
-        summary="Register an account",
-        auth=None,
-        body=RegisterSchema(),
-        response=user_schema,
-        status=201,
-        errors=(400, 409, 413, 415, 429),
-        rate_limited=True,
-    )
-)
+@bp.arguments(RegisterSchema)
+@bp.response(201, UserSchema, headers=RATE_LIMITED)
+@bp.problems(409, 413, 415, 429)
+@bp.doc(security=PUBLIC)
 def register(body: dict[str, Any]) -> User:
-    """Create an account."""
+    """Register an account."""
     return users.register_user(**body)
 
 
 @bp.post("/auth/login")
 @limiter.limit(auth_rate_limit)
-@endpoint(
-    Endpoint(
-        summary="Log in: open a session and get its tokens",
-        auth=None,
-        body=LoginSchema(),
-        response=token_pair_schema,
-        errors=(400, 401, 413, 415, 429),
-        rate_limited=True,
-    )
-)
-def login(body: dict[str, Any]) -> users.TokenPair:
-    """Exchange credentials for a token pair."""
+@bp.arguments(LoginSchema)
+@bp.response(200, TokenPairSchema, headers=RATE_LIMITED)
+@bp.problems(401, 413, 415, 429)
+@bp.doc(security=PUBLIC)
+def login(body: dict[str, Any]) -> TokenPair:
+    """Log in: open a session and get its tokens."""
     return users.log_in(body["email"], body["password"])
 
 
 @bp.post("/auth/refresh")
-@endpoint(
-    Endpoint(
-        summary="Rotate the refresh token: get a new token pair",
-        auth="refresh",
-        response=token_pair_schema,
-        errors=(401,),
-        description="Send the refresh token as the bearer token. The token used is spent; "
-        "using it again revokes the whole session.",
-    )
+@jwt_required(refresh=True)
+@bp.response(200, TokenPairSchema)
+@bp.problems(401)
+@bp.doc(
+    description="Send the **refresh** token as the bearer token. The token used is spent; "
+    "using it again revokes the whole session."
 )
-def refresh() -> users.TokenPair:
-    """Rotate the session's tokens."""
-    return users.refresh_session(current_principal())
+def refresh() -> TokenPair:
+    """Rotate the refresh token: get a new token pair."""
+    return users.refresh_session(current_user_id(), current_session_id(), current_jti())
 
 
 @bp.post("/auth/logout")
-@endpoint(
-    Endpoint(
-        summary="Log out: revoke this session",
-        auth="any",
-        status=204,
-        errors=(401,),
-        description="Send the access or the refresh token of the session to revoke.",
-    )
+@jwt_required(verify_type=False)
+@bp.response(204)
+@bp.problems(401)
+@bp.doc(
+    description="Send the access or the refresh token of the session to revoke; the refresh "
+    "token works when the access token has expired."
 )
 def logout() -> None:
-    """Revoke the current session."""
-    users.revoke_session(current_principal().session_id)
+    """Log out: revoke this session."""
+    users.revoke_session(current_session_id())
 
 
 @bp.get("/auth/me")
-@endpoint(Endpoint(summary="The current user", response=user_schema, errors=(401,)))
+@jwt_required()
+@bp.response(200, UserSchema)
+@bp.problems(401)
 def me() -> User:
-    """Return the user the access token belongs to."""
-    return users.get_user(current_principal().user_id)
+    """The current user."""
+    return users.get_user(current_user_id())
+
+
+@bp.patch("/auth/me")
+@jwt_required()
+@bp.arguments(ProfilePatchSchema)
+@bp.response(200, UserSchema)
+@bp.problems(401, 413, 415)
+def update_me(body: dict[str, Any]) -> User:
+    """Change your name."""
+    return accounts.rename_user(current_user_id(), body)
+
+
+@bp.get("/auth/sessions")
+@jwt_required()
+@bp.response(200, SessionListSchema)
+@bp.problems(401)
+def list_sessions() -> dict[str, list[accounts.SessionView]]:
+    """List your open sessions."""
+    return accounts.list_sessions(current_user_id(), current_session_id())
+
+
+@bp.delete("/auth/sessions/<id:session_id>")
+@jwt_required()
+@bp.response(204)
+@bp.problems(401, 403, 404)
+def revoke_session(session_id: int) -> None:
+    """Revoke one of your sessions."""
+    accounts.revoke_user_session(current_user_id(), session_id)
+
+
+@bp.post("/auth/logout-all")
+@jwt_required()
+@bp.response(204)
+@bp.problems(401)
+def logout_all() -> None:
+    """Log out everywhere: revoke all your sessions."""
+    accounts.log_out_everywhere(current_user_id())
+
+
+@bp.post("/auth/password")
+@jwt_required()
+@bp.arguments(PasswordChangeSchema)
+@bp.response(204)
+@bp.problems(401, 413, 415)
+def change_password(body: dict[str, str]) -> None:
+    """Change your password (other sessions are revoked)."""
+    accounts.change_password(
+        current_user_id(), current_session_id(), body["current_password"], body["new_password"]
+    )
+
+
+@bp.delete("/auth/me")
+@jwt_required()
+@bp.arguments(AccountDeleteSchema)
+@bp.response(204)
+@bp.problems(401, 413, 415)
+def delete_me(body: dict[str, str]) -> None:
+    """Delete your account and all its data."""
+    accounts.delete_account(current_user_id(), body["password"])

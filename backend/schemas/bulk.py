@@ -8,7 +8,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.schemas.common import BodySchema
 from backend.schemas.fields import INT32_MAX, StrictInteger
-from backend.schemas.tasks import TaskSchema
+from backend.schemas.tasks import TaskPatchSchema, TaskSchema
 
 
 class IdList(fields.List):
@@ -31,14 +31,14 @@ class IdList(fields.List):
             ) from None
 
 
-class PartialNested(fields.Nested):
-    """A nested object loaded as a partial update (only the fields given)."""
+class ChangesField(fields.Nested):
+    """The `changes` of a bulk PATCH: a JSON object of task fields."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs):
-        """Load the nested object with `partial=True`, whatever the outer load asked."""
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        """Refuse anything but an object with one plain message."""
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object of the fields to change.")
-        return super()._deserialize(value, attr, data, partial=True, **kwargs)
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 class BulkPatchSchema(BodySchema):
@@ -50,8 +50,8 @@ class BulkPatchSchema(BodySchema):
         validate=validate.Length(min=1, max=100),
         metadata={"description": "1-100 ids of your tasks.", "example": [17, 18]},
     )
-    changes = PartialNested(
-        TaskSchema,
+    changes = ChangesField(
+        TaskPatchSchema,
         required=True,
         metadata={"description": "The fields to change, as in PATCH /tasks/{id}."},
     )
@@ -61,6 +61,11 @@ class BulkUpdatedSchema(Schema):
     """How many tasks a bulk change updated."""
 
     updated = fields.Integer(required=True, metadata={"example": 2})
+    items = fields.List(
+        fields.Nested(TaskSchema),
+        required=True,
+        metadata={"description": "The tasks as they now are, in the order of `ids`."},
+    )
 
 
 class BulkDeletedSchema(Schema):

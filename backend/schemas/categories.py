@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import Schema, fields, validate
 
-from backend.schemas.common import BodySchema, PageSchema
+from backend.schemas.common import BodySchema, PageSchema, as_patch
 from backend.schemas.fields import CleanString, UTCTime
 
 COLOR_PATTERN = r"#[0-9A-Fa-f]{6}"
 
 
-class CategorySchema(BodySchema):
-    """A category: loads `name` and `color` (PATCH as partial) and dumps everything."""
+class CategorySchema(Schema):
+    """A category, as the API shows one."""
 
-    id = fields.Integer(dump_only=True, metadata={"example": 3})
+    id = fields.Integer(required=True, metadata={"example": 3})
+    name = fields.String(required=True, metadata={"example": "Work"})
+    color = fields.String(required=True, allow_none=True, metadata={"example": "#1E90FF"})
+    task_count = fields.Integer(required=True, metadata={"example": 12})
+    created_at = UTCTime(required=True)
+    updated_at = UTCTime(required=True)
+
+
+class CategoryInputSchema(BodySchema):
+    """The writable fields of a category (POST and PUT)."""
+
     name = CleanString(
         required=True, validate=validate.Length(min=1, max=50), metadata={"example": "Work"}
     )
@@ -23,9 +33,9 @@ class CategorySchema(BodySchema):
         validate=validate.Regexp(rf"^{COLOR_PATTERN}$", error="Must be a color as #RRGGBB."),
         metadata={"example": "#1E90FF", "pattern": f"^{COLOR_PATTERN}$"},
     )
-    task_count = fields.Integer(dump_only=True, metadata={"example": 12})
-    created_at = UTCTime(dump_only=True)
-    updated_at = UTCTime(dump_only=True)
+
+
+CategoryPatchSchema = as_patch(CategoryInputSchema, "CategoryPatchSchema")
 
 
 class CategoryPageSchema(PageSchema):

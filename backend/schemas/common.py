@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, fields, validate
+import copy
+
+from marshmallow import EXCLUDE, RAISE, Schema, fields, missing, validate
 
 from backend.schemas.fields import INT32_MAX, CleanString, QueryInteger
 
@@ -14,6 +16,22 @@ class BodySchema(Schema):
         """Refuse unknown fields."""
 
         unknown = RAISE
+
+
+def as_patch(schema: type[BodySchema], name: str) -> type[BodySchema]:
+    """Return the PATCH body of an input schema: the same fields, none required, no defaults.
+
+    A field left out of a PATCH keeps its value, so nothing fills it in.
+    """
+    patch_fields: dict[str, fields.Field] = {}
+    for field_name, field in schema._declared_fields.items():
+        optional = copy.copy(field)
+        optional.required = False
+        optional.load_default = missing
+        patch_fields[field_name] = optional
+    return type(
+        name, (BodySchema,), {"__doc__": f"The body of a PATCH: {schema.__doc__}", **patch_fields}
+    )
 
 
 class QuerySchema(Schema):
@@ -40,14 +58,17 @@ class PageQuerySchema(QuerySchema):
     )
 
 
+SEARCH = CleanString(
+    allow_none=True,
+    validate=validate.Length(max=200),
+    metadata={"description": "Case-insensitive substring to search for."},
+)
+
+
 class SearchQuerySchema(PageQuerySchema):
     """A page that may also be narrowed by a case-insensitive substring `q`."""
 
-    q = CleanString(
-        allow_none=True,
-        validate=validate.Length(max=200),
-        metadata={"description": "Case-insensitive substring to search for."},
-    )
+    q = SEARCH
 
 
 class PageSchema(Schema):

@@ -10,9 +10,9 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-from backend.models import Priority
+from backend.models import MAX_ROW_ID, Priority
 
-INT32_MAX = 2**31 - 1
+INT32_MAX = MAX_ROW_ID
 PRIORITY_NAMES = {member.value: member.name.lower() for member in Priority}
 PRIORITY_RANKS = {name: rank for rank, name in PRIORITY_NAMES.items()}
 QUERY_INTEGER = re.compile(r"-?[0-9]{1,18}")

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from backend.models import Status
-from backend.schemas.common import BodySchema, PageSchema, SearchQuerySchema
+from backend.schemas.common import (
+    SEARCH,
+    BodySchema,
+    PageQuerySchema,
+    PageSchema,
+    QuerySchema,
+    as_patch,
+)
 from backend.schemas.fields import (
     INT32_MAX,
     CleanString,
@@ -21,10 +28,24 @@ PRIORITIES = ["low", "medium", "high"]
 SORT_KEYS = ("created_at", "updated_at", "due_date", "priority", "title")
 
 
-class TaskSchema(BodySchema):
-    """A task: loads the writable fields (POST, PUT, and PATCH as partial) and dumps them all."""
+class TaskSchema(Schema):
+    """A task, as the API shows one."""
 
-    id = fields.Integer(dump_only=True, metadata={"example": 17})
+    id = fields.Integer(required=True, metadata={"example": 17})
+    title = fields.String(required=True, metadata={"example": "Write report"})
+    description = fields.String(required=True, allow_none=True, metadata={"example": None})
+    status = fields.String(required=True, metadata={"enum": STATUSES, "example": "todo"})
+    priority = PriorityField(required=True, metadata={"example": "medium"})
+    due_date = fields.Date(required=True, allow_none=True, metadata={"example": "2026-12-01"})
+    category_id = fields.Integer(required=True, allow_none=True, metadata={"example": 3})
+    created_at = UTCTime(required=True)
+    updated_at = UTCTime(required=True)
+    completed_at = UTCTime(required=True, allow_none=True)
+
+
+class TaskInputSchema(BodySchema):
+    """The writable fields of a task (POST and PUT; omitted ones take their defaults)."""
+
     title = CleanString(
         required=True,
         validate=validate.Length(min=1, max=200),
@@ -42,15 +63,17 @@ class TaskSchema(BodySchema):
         validate=validate.OneOf(STATUSES),
         metadata={"enum": STATUSES, "example": "todo"},
     )
-    priority = PriorityField(
-        load_default=2,
-        metadata={"type": "string", "enum": PRIORITIES, "example": "medium"},
-    )
+    priority = PriorityField(load_default=2, metadata={"example": "medium"})
     due_date = StrictDate(load_default=None, allow_none=True, metadata={"example": "2026-12-01"})
-    category_id = StrictInteger(load_default=None, allow_none=True, metadata={"example": 3})
-    created_at = UTCTime(dump_only=True)
-    updated_at = UTCTime(dump_only=True)
-    completed_at = UTCTime(dump_only=True, allow_none=True)
+    category_id = StrictInteger(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(min=1, max=INT32_MAX, error="Category {input} does not exist."),
+        metadata={"example": 3},
+    )
+
+
+TaskPatchSchema = as_patch(TaskInputSchema, "TaskPatchSchema")
 
 
 class TaskPageSchema(PageSchema):
@@ -101,8 +124,8 @@ class CategoryFilter(fields.Field):
         return number
 
 
-class TaskQuerySchema(SearchQuerySchema):
-    """The query string of `GET /tasks`."""
+class TaskFilterSchema(QuerySchema):
+    """The filters of `GET /tasks`, which `DELETE /tasks` takes too."""
 
     status = CommaSeparated(STATUSES, metadata={"description": "One status or a list: todo,done"})
     priority = CommaSeparated(PRIORITIES, metadata={"description": "One priority or a list."})
@@ -112,6 +135,12 @@ class TaskQuerySchema(SearchQuerySchema):
     due_before = StrictDate(metadata={"description": "Due on or before this date."})
     due_after = StrictDate(metadata={"description": "Due on or after this date."})
     updated_after = UTCTime(metadata={"description": "Changed strictly after this time."})
+    q = SEARCH
+
+
+class TaskQuerySchema(TaskFilterSchema, PageQuerySchema):
+    """The query string of `GET /tasks`: its filters, a page and a sort."""
+
     sort = SortField(
         metadata={
             "description": "Comma-separated keys of created_at, updated_at, due_date, priority, "

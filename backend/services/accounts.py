@@ -7,7 +7,6 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
-from backend.auth import Principal
 from backend.errors import Unauthorized
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
@@ -27,19 +26,19 @@ class SessionView:
     current: bool
 
 
-def list_sessions(principal: Principal) -> dict[str, list[SessionView]]:
+def list_sessions(user_id: int, current_session_id: int) -> dict[str, list[SessionView]]:
     """Return the user's open sessions, most recently used first."""
     rows = db.session.scalars(
         select(AuthSession)
         .where(
-            AuthSession.user_id == principal.user_id,
+            AuthSession.user_id == user_id,
             AuthSession.revoked_at.is_(None),
             AuthSession.expires_at > utcnow(),
         )
         .order_by(AuthSession.last_used_at.desc(), AuthSession.id.desc())
     ).all()
     items = [
-        SessionView(row.id, row.created_at, row.last_used_at, row.id == principal.session_id)
+        SessionView(row.id, row.created_at, row.last_used_at, row.id == current_session_id)
         for row in rows
     ]
     return {"items": items}
@@ -54,22 +53,22 @@ def _revoke(*conditions: object) -> None:
     )
 
 
-def revoke_user_session(principal: Principal, session_id: int) -> None:
+def revoke_user_session(user_id: int, session_id: int) -> None:
     """Revoke one of the user's sessions (404 if unknown, 403 if another user's)."""
-    get_owned(AuthSession, principal.user_id, session_id)
+    get_owned(AuthSession, "Session", user_id, session_id)
     _revoke(AuthSession.id == session_id)
     db.session.commit()
 
 
-def log_out_everywhere(principal: Principal) -> None:
+def log_out_everywhere(user_id: int) -> None:
     """Revoke every session of the user, this one included."""
-    _revoke(AuthSession.user_id == principal.user_id)
+    _revoke(AuthSession.user_id == user_id)
     db.session.commit()
 
 
-def rename_user(principal: Principal, fields: dict[str, str | None]) -> User:
+def rename_user(user_id: int, fields: dict[str, str | None]) -> User:
     """Change the user's display name."""
-    user = db.session.get_one(User, principal.user_id)
+    user = db.session.get_one(User, user_id)
     if "name" in fields:
         user.name = fields["name"]
     db.session.commit()
@@ -82,18 +81,20 @@ def _confirm_password(user: User, password: str) -> None:
         raise Unauthorized(CONFIRMATION_FAILED, code="invalid_credentials")
 
 
-def change_password(principal: Principal, current_password: str, new_password: str) -> None:
+def change_password(
+    user_id: int, current_session_id: int, current_password: str, new_password: str
+) -> None:
     """Change the password and revoke every other session of the user."""
-    user = db.session.get_one(User, principal.user_id)
+    user = db.session.get_one(User, user_id)
     _confirm_password(user, current_password)
     user.password_hash = hash_password(new_password)
-    _revoke(AuthSession.user_id == user.id, AuthSession.id != principal.session_id)
+    _revoke(AuthSession.user_id == user.id, AuthSession.id != current_session_id)
     db.session.commit()
 
 
-def delete_account(principal: Principal, password: str) -> None:
+def delete_account(user_id: int, password: str) -> None:
     """Delete the user and, by cascade, their sessions, categories and tasks."""
-    user = db.session.get_one(User, principal.user_id)
+    user = db.session.get_one(User, user_id)
     _confirm_password(user, password)
     db.session.execute(delete(User).where(User.id == user.id))
     db.session.commit()

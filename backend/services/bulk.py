@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 
-from backend.database import execute
 from backend.errors import Forbidden, ValidationFailed
 from backend.extensions import db
 from backend.models import Task, utcnow
-from backend.services.tasks.listing import task_filters
-from backend.services.tasks.rows import TASKS, check_category
-from backend.services.tasks.writes import differs, parameters, set_clause
+from backend.services.common import lock_user
+from backend.services.tasks import apply_changes, check_category, task_filters
 
 FILTER_PARAMETERS = (
     "status",
@@ -26,39 +24,31 @@ FILTER_PARAMETERS = (
 )
 
 
-def update_tasks(user_id: int, ids: Sequence[int], changes: Mapping[str, Any]) -> int:
-    """Apply `changes` to every task in `ids` at once; a missing or foreign id changes nothing.
+def update_tasks(user_id: int, ids: Sequence[int], changes: Mapping[str, Any]) -> list[Task]:
+    """Apply `changes` to every task in `ids`; a missing or foreign id changes nothing.
 
-    The tasks are locked in id order (after the user's row, in the session check), then
-    written by one statement.
+    Return the tasks as they now are, in the order of `ids`.
     """
+    lock_user(user_id)
     wanted = list(dict.fromkeys(ids))
-    rows = execute(
-        select(TASKS.c.id, TASKS.c.user_id)
-        .where(TASKS.c.id.in_(wanted))
-        .order_by(TASKS.c.id)
-        .with_for_update()
-    ).all()
-    found = {row.id for row in rows}
+    found = {
+        task.id: task
+        for task in db.session.scalars(
+            select(Task).where(Task.id.in_(wanted)).order_by(Task.id).with_for_update()
+        )
+    }
     missing = [task_id for task_id in wanted if task_id not in found]
     if missing:
-        listed = ", ".join(map(str, missing))
-        raise ValidationFailed.on("ids", f"No task with id {listed}.")
-    foreign = [row.id for row in rows if row.user_id != user_id]
+        raise ValidationFailed.on("ids", f"No task with id {', '.join(map(str, missing))}.")
+    foreign = [task_id for task_id in wanted if found[task_id].user_id != user_id]
     if foreign:
         raise Forbidden(f"Task {foreign[0]} belongs to another user.")
-    if "category_id" in changes:  # reported on the body's own field name
-        check_category(user_id, changes["category_id"], field="changes.category_id")
-    if changes:
-        names = tuple(sorted(changes))
-        execute(
-            update(TASKS)
-            .where(TASKS.c.id.in_(wanted), differs(names))
-            .values(set_clause(names, changes.get("status"))),
-            {**parameters(changes), "now": utcnow()},
-        )
+    check_category(user_id, changes.get("category_id"), field="changes.category_id")
+    now = utcnow()
+    for task_id in wanted:
+        apply_changes(found[task_id], changes, now)
     db.session.commit()
-    return len(rows)
+    return [found[task_id] for task_id in wanted]
 
 
 def delete_tasks(user_id: int, query: Mapping[str, Any]) -> int:
@@ -70,6 +60,11 @@ def delete_tasks(user_id: int, query: Mapping[str, Any]) -> int:
             "at once is not allowed.",
             errors={"status": ["A filter is required, e.g. status=done."]},
         )
-    result = db.session.execute(delete(Task).where(*task_filters(user_id, query)))
+    lock_user(user_id)
+    result = db.session.execute(
+        delete(Task)
+        .where(*task_filters(user_id, query))
+        .execution_options(synchronize_session=False)
+    )
     db.session.commit()
     return result.rowcount  # type: ignore[attr-defined]

@@ -1,20 +1,22 @@
-"""What every service shares: owned-resource lookup, pages, and the commit that maps conflicts."""
+"""What every service shares: owned-resource lookup, pages, preconditions and the user lock.
+
+A service takes plain values (ids, loaded fields, the `If-Match` header's value), does its
+reads and writes on `db.session`, commits once, and returns rows or raises an `APIError`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Mapped
-from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.http import parse_etags
 
-from backend.auth import Principal
-from backend.database import execute
 from backend.errors import Forbidden, NotFound, PreconditionFailed
 from backend.extensions import db
-from backend.schemas.fields import INT32_MAX
+from backend.models import User
 
 
 class Owned(Protocol):
@@ -26,9 +28,6 @@ class Owned(Protocol):
 
 OwnedT = TypeVar("OwnedT", bound=Owned)
 ItemT = TypeVar("ItemT")
-# Checks a resource's current state against the request's `If-Match` (raising 412); the service
-# runs it where the write is atomic with what it checked.
-Precondition = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -41,46 +40,29 @@ class Page(Generic[ItemT]):
     offset: int
 
 
-@dataclass(frozen=True)
-class CrudService:
-    """The functions behind a resource's six routes."""
-
-    # Reads take the user's id; writes take the principal, whose session they may check.
-    list: Callable[[int, Mapping[str, Any]], Page[Any]]
-    get: Callable[[int, int], Any]
-    create: Callable[[Principal, Mapping[str, Any]], Any]
-    # (principal, resource id, fields, If-Match check or None) -> the resource as written
-    update: Callable[[Principal, int, Mapping[str, Any], Precondition | None], Any]
-    # (principal, resource id, If-Match check or None)
-    delete: Callable[[Principal, int, Precondition | None], None]
-
-
-def owned(resource: ItemT | None, kind: str, user_id: int, resource_id: int) -> ItemT:
-    """Return a resource (object or row) looked up by id: 404 if there is none, 403 if foreign."""
-    if resource is None:
-        raise NotFound(f"{kind} {resource_id} was not found.")
-    if cast(Owned, resource).user_id != user_id:
-        raise Forbidden(f"{kind} {resource_id} belongs to another user.")
-    return resource
-
-
 def get_owned(
-    model: type[OwnedT], user_id: int, resource_id: int, *, for_update: bool = False
+    model: type[OwnedT], label: str, user_id: int, resource_id: int, *, for_update: bool = False
 ) -> OwnedT:
     """Load a user's row by id: 404 when it does not exist, 403 when it is someone else's.
 
-    `for_update` locks the row (PostgreSQL) so that a conditional write is atomic.
+    `label` names the resource in messages; `for_update` locks the row (PostgreSQL) for a write.
     """
-    if not 1 <= resource_id <= INT32_MAX:
-        raise NotFound(f"{model.__name__} {resource_id} was not found.")
     statement = select(model).where(model.id == resource_id)
     if for_update:
         statement = statement.with_for_update()
-    return owned(db.session.scalar(statement), model.__name__, user_id, resource_id)
+    resource = db.session.scalar(statement)
+    if resource is None:
+        raise NotFound(f"{label} {resource_id} was not found.")
+    if resource.user_id != user_id:
+        raise Forbidden(f"{label} {resource_id} belongs to another user.")
+    return resource
 
 
 def paginate(
-    statement: Select[ItemT], limit: int, offset: int, count: Select[int] | None = None
+    statement: Select[tuple[ItemT]],
+    limit: int,
+    offset: int,
+    count: Select[tuple[int]] | None = None,
 ) -> Page[ItemT]:
     """Run an ordered list query for one page, with the total of every match.
 
@@ -89,26 +71,25 @@ def paginate(
     """
     if count is None:
         count = statement.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    total = db.session.scalar(count)
+    total = db.session.scalar(count) or 0
     items = db.session.scalars(statement.limit(limit).offset(offset)).all()
-    return Page(items, total or 0, limit, offset)
+    return Page(items, total, limit, offset)
 
 
-def paginate_rows(
-    statement: Select[Any], limit: int, offset: int, count: Select[int] | None = None
-) -> Page[Any]:
-    """Like `paginate`, for a Core query of columns: rows, not ORM objects, which cost less."""
-    if count is None:
-        count = statement.order_by(None).with_only_columns(func.count(), maintain_column_froms=True)
-    total = execute(count).scalar_one()
-    items = execute(statement.limit(limit).offset(offset)).all()
-    return Page(items, total or 0, limit, offset)
+def require_match(if_match: str | None, etag: str) -> None:
+    """Raise 412, with the current `ETag`, when `If-Match` is given and does not name `etag`."""
+    if if_match is None:
+        return
+    condition = parse_etags(if_match)
+    if condition.star_tag or condition.contains(etag.strip('"')):
+        return
+    raise PreconditionFailed(headers={"ETag": etag})
 
 
-def commit_versioned() -> None:
-    """Commit; a row changed by a concurrent request since it was read answers 412."""
-    try:
-        db.session.commit()
-    except StaleDataError:
-        db.session.rollback()
-        raise PreconditionFailed from None
+def lock_user(user_id: int) -> None:
+    """Lock the user's row (PostgreSQL) before writing any of their data.
+
+    Every write transaction takes this lock first, so concurrent writes of one user take their
+    locks (tasks, then the counters the triggers keep) in one order and cannot deadlock.
+    """
+    db.session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))

@@ -93,6 +93,7 @@ def _existing(user_id: int, route: str, key: str, fingerprint: str) -> int | Sto
     raise Conflict(
         "A request with this Idempotency-Key is still in flight; retry shortly.",
         code="idempotency_key_in_use",
+        headers={"Retry-After": "1"},
     )
 
 

@@ -8,7 +8,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from backend.auth import Principal, TokenPair, issue_tokens, new_jti
+from backend.auth import TokenPair, issue_tokens, new_jti
 from backend.errors import Conflict, Unauthorized
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
@@ -62,25 +62,25 @@ def _refresh_lifetime() -> timedelta:
     return timedelta(seconds=current_app.config["JWT_REFRESH_TOKEN_EXPIRES"])
 
 
-def refresh_session(principal: Principal) -> TokenPair:
+def refresh_session(user_id: int, session_id: int, jti: str) -> TokenPair:
     """Rotate the session's refresh token; a spent one revokes the whole session."""
-    jti, now = new_jti(), utcnow()
+    successor, now = new_jti(), utcnow()
     rotated = db.session.execute(
         update(AuthSession)
         .where(
-            AuthSession.id == principal.session_id,
-            AuthSession.refresh_jti == principal.jti,
+            AuthSession.id == session_id,
+            AuthSession.refresh_jti == jti,
             AuthSession.revoked_at.is_(None),
         )
-        .values(refresh_jti=jti, last_used_at=now, expires_at=now + _refresh_lifetime())
+        .values(refresh_jti=successor, last_used_at=now, expires_at=now + _refresh_lifetime())
     )
     if rotated.rowcount != 1:  # type: ignore[attr-defined]
-        revoke_session(principal.session_id)
+        revoke_session(session_id)
         raise Unauthorized(
             "This refresh token was already used: the session has been revoked.",
             code="token_revoked",
         )
-    tokens = issue_tokens(principal.user_id, principal.session_id, jti)
+    tokens = issue_tokens(user_id, session_id, successor)
     db.session.commit()
     return tokens
 

@@ -129,7 +129,8 @@ CONFIG: dict[str, Any] = {
         "passwords": {"values": [PASSWORD]},
     },
     "parameters": {
-        "path.resource_id": half_the_time("ids"),
+        "path.task_id": half_the_time("ids"),
+        "path.category_id": half_the_time("ids"),
         "path.session_id": half_the_time("ids"),
         "query.category_id": half_the_time("id_texts"),
         "body.category_id": half_the_time("ids"),

@@ -19,20 +19,19 @@ PUBLIC_RULES = frozenset(
         f"{API}/health",
         f"{API}/openapi.json",
         f"{API}/docs",
-        f"{API}/docs/swagger-initializer.js",
-        f"{API}/docs/<path:filename>",
+        f"{API}/docs/assets/<path:filename>",
     }
 )
 PLACEHOLDER = re.compile(r"<(?:\w+:)?(\w+)>")
 # A body each writing route accepts, so that only authorization can stop the request.
 VALID_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", f"{API}/tasks"): {"title": "Intruder"},
-    ("PUT", f"{API}/tasks/<id:resource_id>"): {"title": "Intruder"},
-    ("PATCH", f"{API}/tasks/<id:resource_id>"): {"title": "Intruder"},
+    ("PUT", f"{API}/tasks/<id:task_id>"): {"title": "Intruder"},
+    ("PATCH", f"{API}/tasks/<id:task_id>"): {"title": "Intruder"},
     ("PATCH", f"{API}/tasks"): {"ids": [1], "changes": {"title": "Intruder"}},
     ("POST", f"{API}/categories"): {"name": "Intruder"},
-    ("PUT", f"{API}/categories/<id:resource_id>"): {"name": "Intruder"},
-    ("PATCH", f"{API}/categories/<id:resource_id>"): {"name": "Intruder"},
+    ("PUT", f"{API}/categories/<id:category_id>"): {"name": "Intruder"},
+    ("PATCH", f"{API}/categories/<id:category_id>"): {"name": "Intruder"},
     ("PATCH", f"{API}/auth/me"): {"name": "Intruder"},
     ("POST", f"{API}/auth/password"): {
         "current_password": "Correct-Horse-9",

@@ -21,8 +21,8 @@ def item_routes(app: Flask) -> list[Route]:
 def test_every_item_route_is_enumerated(app: Flask) -> None:
     rules = {str(route) for route in item_routes(app)}
     assert rules >= {
-        f"{method} {API}/{plural}/<id:resource_id>"
-        for plural in ("tasks", "categories")
+        f"{method} {API}/{plural}/<id:{name}_id>"
+        for plural, name in (("tasks", "task"), ("categories", "category"))
         for method in ("GET", "PUT", "PATCH", "DELETE")
     }
     assert f"DELETE {API}/auth/sessions/<id:session_id>" in rules

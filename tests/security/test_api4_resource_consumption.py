@@ -118,7 +118,7 @@ def test_bulk_ids_are_capped_at_100(user: User) -> None:
     assert_refused(user.patch(f"{API}/tasks", json=too_many), "ids")
     assert_refused(user.patch(f"{API}/tasks", json={"ids": [], "changes": {}}), "ids")
     hundred = {"ids": [task["id"]] * 100, "changes": {"status": "done"}}
-    assert user.patch(f"{API}/tasks", json=hundred).get_json() == {"updated": 1}
+    assert user.patch(f"{API}/tasks", json=hundred).get_json()["updated"] == 1
 
 
 @pytest.mark.parametrize("plural", ["tasks", "categories"])

@@ -128,7 +128,8 @@ def test_payloads_in_bodies_are_stored_verbatim(app: Flask, user: User, victim: 
         )
         assert_problem(patched, 400, "validation_error")
         bulk = user.patch(f"{API}/tasks", json={"ids": [task_id], "changes": {"title": payload}})
-        assert bulk.get_json() == {"updated": 1}
+        assert bulk.get_json()["updated"] == 1
+        assert bulk.get_json()["items"][0]["title"] == payload
         # The search reads the payload as plain text: it finds exactly the titles holding it.
         found = user.get(f"{API}/tasks", query_string={"q": payload, "limit": 100}).get_json()
         expected = {id_ for id_, title in titles.items() if payload.lower() in title.lower()}
