@@ -119,7 +119,6 @@ HEADERS: dict[str, dict[str, Any]] = {
 }
 PROBLEM_HEADERS = {
     401: ("WWW-Authenticate",),
-    409: ("Retry-After",),
     429: ("Retry-After", "RateLimit", "RateLimit-Policy"),
     503: ("Retry-After",),
 }
@@ -230,17 +229,19 @@ def _clean_string_rules(field: CleanString, ret: dict[str, Any]) -> dict[str, An
     return {"pattern": text_pattern(field.allowed, nonblank=not field.allow_none)}
 
 
-class RequestIdPlugin(BasePlugin):
-    """Add the `X-Request-ID` header to every response of every operation."""
+class EveryOperationPlugin(BasePlugin):
+    """Document what every operation has: `X-Request-ID` on each response, and a 500."""
 
     def operation_helper(
         self, path: str | None = None, operations: dict[str, Any] | None = None, **_: Any
     ) -> None:
-        """Add the header to each response that does not list it yet."""
+        """Add the header to each response written in place, and the 500 problem response."""
         for operation in (operations or {}).values():
-            for response in operation.get("responses", {}).values():
+            responses = operation.setdefault("responses", {})
+            for response in responses.values():
                 if isinstance(response, dict) and "$ref" not in response:
                     response.setdefault("headers", {}).update(header_refs("X-Request-ID"))
+            responses.setdefault(500, "INTERNAL_SERVER_ERROR")
 
 
 def register_components(spec: APISpec) -> None:
@@ -336,10 +337,27 @@ def register_docs(app: Flask, prefix: str) -> None:
             "info": {"description": DESCRIPTION},
             "servers": [{"url": "/", "description": "This server; every path starts /api/v1."}],
             "security": [{BEARER: []}],
-            "extra_plugins": [RequestIdPlugin()],
+            "extra_plugins": [EveryOperationPlugin()],
         },
     )
     api.ma_plugin.converter.add_attribute_function(field2contract)  # type: ignore[union-attr]
     register_components(api.spec)  # type: ignore[arg-type]
+    api.spec.path(  # type: ignore[union-attr]
+        rule=next(app.url_map.iter_rules("api-docs.openapi_json")),
+        operations={
+            "get": {
+                "summary": "This OpenAPI document",
+                "operationId": "service_openapi_document",
+                "tags": ["service"],
+                "security": [],
+                "responses": {
+                    200: {
+                        "description": "The OpenAPI 3 document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
+            }
+        },
+    )
     app.register_blueprint(assets, url_prefix=prefix)
     app.after_request(docs_page_policy)

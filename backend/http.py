@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar, cast
 from urllib.parse import urlencode
 
 import flask_smorest
@@ -143,7 +143,7 @@ class Blueprint(flask_smorest.Blueprint):
 
         def decorate(view: F) -> F:
             for status in statuses:
-                view = self.alt_response(status, response=HTTPStatus(status).name)(view)
+                view = cast(F, self.alt_response(status, response=HTTPStatus(status).name)(view))
             return view
 
         return decorate

@@ -642,7 +642,7 @@ def test_the_world_reaches_every_route(world: World) -> None:
     routes = {(route.method, route.rule) for route in world.routes}
     assert ("PATCH", f"{API}/tasks") in routes
     assert ("DELETE", f"{API}/auth/sessions/<id:session_id>") in routes
-    # Every route that takes a body (as documented) has a shaped strategy, and every strategy a route.
+    # Every route documented with a body has a shaped strategy, and every strategy a route.
     paths = world.client.get(f"{API}/openapi.json").get_json()["paths"]
     with_body = {
         Route(method, rule.rule).key

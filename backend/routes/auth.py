@@ -31,7 +31,7 @@ def auth_rate_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
 
-@bp.post("/auth/register")
+@bp.post("/auth/register")  # type: ignore[arg-type] (flask-smorest serializes the user)
 @limiter.limit(auth_rate_limit)
 @bp.arguments(RegisterSchema)
 @bp.response(201, UserSchema, headers=RATE_LIMITED)
@@ -42,7 +42,7 @@ def register(body: dict[str, Any]) -> User:
     return users.register_user(**body)
 
 
-@bp.post("/auth/login")
+@bp.post("/auth/login")  # type: ignore[arg-type] (flask-smorest serializes the pair)
 @limiter.limit(auth_rate_limit)
 @bp.arguments(LoginSchema)
 @bp.response(200, TokenPairSchema, headers=RATE_LIMITED)
@@ -84,7 +84,7 @@ def logout() -> None:
 @bp.response(200, UserSchema)
 @bp.problems(401)
 def me() -> User:
-    """The current user."""
+    """Get the current user."""
     return users.get_user(current_user_id())
 
 
@@ -93,6 +93,7 @@ def me() -> User:
 @bp.arguments(ProfilePatchSchema)
 @bp.response(200, UserSchema)
 @bp.problems(401, 413, 415)
+@bp.doc(description="Also accepts `Content-Type: application/merge-patch+json` (RFC 7396).")
 def update_me(body: dict[str, Any]) -> User:
     """Change your name."""
     return accounts.rename_user(current_user_id(), body)

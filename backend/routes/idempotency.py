@@ -17,7 +17,7 @@ from backend.services import idempotency
 IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,255}")
 
 
-def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
+def idempotent(view: Callable[..., Any]) -> Callable[..., Any]:
     """Replay the first success of a keyed create, or run it once and keep its response.
 
     Goes between `jwt_required()` (the key is the user's) and `@bp.response` (it keeps the

@@ -34,11 +34,13 @@ class IdList(fields.List):
 class ChangesField(fields.Nested):
     """The `changes` of a bulk PATCH: a JSON object of task fields."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+    def _deserialize(
+        self, value: Any, attr: str | None, data: Any, partial: Any = None, **kwargs: Any
+    ) -> Any:
         """Refuse anything but an object with one plain message."""
         if not isinstance(value, dict):
             raise ValidationError("Must be a JSON object of the fields to change.")
-        return super()._deserialize(value, attr, data, **kwargs)
+        return super()._deserialize(value, attr, data, partial=partial, **kwargs)
 
 
 class BulkPatchSchema(BodySchema):

@@ -13,12 +13,12 @@ COLOR_PATTERN = r"#[0-9A-Fa-f]{6}"
 class CategorySchema(Schema):
     """A category, as the API shows one."""
 
-    id = fields.Integer(required=True, metadata={"example": 3})
+    id = fields.Integer(required=True, dump_only=True, metadata={"example": 3})
     name = fields.String(required=True, metadata={"example": "Work"})
     color = fields.String(required=True, allow_none=True, metadata={"example": "#1E90FF"})
-    task_count = fields.Integer(required=True, metadata={"example": 12})
-    created_at = UTCTime(required=True)
-    updated_at = UTCTime(required=True)
+    task_count = fields.Integer(required=True, dump_only=True, metadata={"example": 12})
+    created_at = UTCTime(required=True, dump_only=True)
+    updated_at = UTCTime(required=True, dump_only=True)
 
 
 class CategoryInputSchema(BodySchema):

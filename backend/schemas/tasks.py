@@ -31,16 +31,16 @@ SORT_KEYS = ("created_at", "updated_at", "due_date", "priority", "title")
 class TaskSchema(Schema):
     """A task, as the API shows one."""
 
-    id = fields.Integer(required=True, metadata={"example": 17})
+    id = fields.Integer(required=True, dump_only=True, metadata={"example": 17})
     title = fields.String(required=True, metadata={"example": "Write report"})
     description = fields.String(required=True, allow_none=True, metadata={"example": None})
     status = fields.String(required=True, metadata={"enum": STATUSES, "example": "todo"})
     priority = PriorityField(required=True, metadata={"example": "medium"})
     due_date = fields.Date(required=True, allow_none=True, metadata={"example": "2026-12-01"})
     category_id = fields.Integer(required=True, allow_none=True, metadata={"example": 3})
-    created_at = UTCTime(required=True)
-    updated_at = UTCTime(required=True)
-    completed_at = UTCTime(required=True, allow_none=True)
+    created_at = UTCTime(required=True, dump_only=True)
+    updated_at = UTCTime(required=True, dump_only=True)
+    completed_at = UTCTime(required=True, dump_only=True, allow_none=True)
 
 
 class TaskInputSchema(BodySchema):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Mapped
@@ -59,11 +59,8 @@ def get_owned(
 
 
 def paginate(
-    statement: Select[tuple[ItemT]],
-    limit: int,
-    offset: int,
-    count: Select[tuple[int]] | None = None,
-) -> Page[ItemT]:
+    statement: Select[Any], limit: int, offset: int, count: Select[Any] | None = None
+) -> Page[Any]:
     """Run an ordered list query for one page, with the total of every match.
 
     `count` is a cheaper query of the same total when the caller has one; else the matches

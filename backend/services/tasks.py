@@ -85,7 +85,7 @@ def _ordering(sort: list[tuple[str, bool]]) -> list[Any]:
     return terms
 
 
-def _counted_total(user_id: int, query: Mapping[str, Any]) -> Select[tuple[int]] | None:
+def _counted_total(user_id: int, query: Mapping[str, Any]) -> Select[Any] | None:
     """Return a query of the total from `task_counters`, when only counted filters are used.
 
     The counters (kept by triggers) split each user's tasks by status, priority and category,

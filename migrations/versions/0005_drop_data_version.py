@@ -24,7 +24,8 @@ def _revision_0004() -> ModuleType:
     """Load the revision that added the column (its file name is not an importable name)."""
     path = Path(__file__).with_name("0004_user_data_version.py")
     spec = importlib.util.spec_from_file_location("revision_0004", path)
-    assert spec is not None and spec.loader is not None
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
