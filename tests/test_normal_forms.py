@@ -37,8 +37,11 @@ COMMON = "Must not be one of the 10,000 most common passwords."
 
 def old_hash(password: str) -> str:
     """Hash `password` as this app did before normalization: raw input, 16-byte salt."""
-    parameters = {key.removeprefix("ARGON2_").lower(): value for key, value in CHEAP_ARGON2.items()}
-    return PasswordHasher(**parameters).hash(password)
+    return PasswordHasher(
+        time_cost=CHEAP_ARGON2["ARGON2_TIME_COST"],
+        memory_cost=CHEAP_ARGON2["ARGON2_MEMORY_COST"],
+        parallelism=CHEAP_ARGON2["ARGON2_PARALLELISM"],
+    ).hash(password)
 
 
 def set_user_column(app: Flask, address: str, **values: str) -> None:
