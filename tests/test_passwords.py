@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from backend.config import load_config
 from backend.extensions import db
 from backend.models import User
-from backend.passwords import DUMMY_HASH_KEY
+from backend.passwords import DUMMY_HASH_KEY, LENGTH_MESSAGE, policy_errors
 from tests.conftest import CHEAP_ARGON2, PASSWORD, AuthActions, assert_problem
 
 API = "/api/v1"
@@ -111,6 +111,12 @@ def test_weak_password_lists_every_broken_rule(
         assert password not in json.dumps(problem, ensure_ascii=False)
     with client.application.app_context():
         assert db.session.scalars(select(User)).all() == []
+
+
+@pytest.mark.parametrize("password", ["a" * 129, "\x00" * 100_000, "lovelace" * 100_000])
+def test_policy_refuses_a_huge_password_by_its_length_alone(password: str):
+    """Services call the policy directly (the account's address is theirs): it is safe alone."""
+    assert policy_errors(password, "lovelace@example.com") == [LENGTH_MESSAGE]
 
 
 def test_each_rule_has_its_own_message(client: FlaskClient):
