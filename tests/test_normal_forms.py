@@ -237,6 +237,8 @@ def test_localhost_and_ip_addresses_are_refused(client: FlaskClient, email: str,
         ('"ada lovelace"@example.com', "Quoting"),
         ("user@xn--zz.com", "IDNA"),
         ("user@exa_mple.com", "invalid characters"),
+        ("localhost", "must have an @-sign"),
+        ("@localhost", "There must be something before the @-sign"),
     ],
 )
 def test_other_addresses_email_validator_refuses(client: FlaskClient, email: str, words: str):

@@ -43,7 +43,10 @@ def new_password_field(**metadata: str) -> Password:
 
 def refused_domain(address: str) -> str | None:
     """Return why the domain of `address` is refused: localhost, or an IP address."""
-    domain = unicodedata.normalize("NFKC", address.rpartition("@")[2]).casefold().rstrip(".")
+    local_part, at, domain_text = address.rpartition("@")
+    if not (local_part and at):  # no address at all: email-validator says what is missing
+        return None
+    domain = unicodedata.normalize("NFKC", domain_text).casefold().rstrip(".")
     if domain == "localhost" or domain.endswith(".localhost"):
         return LOCALHOST_MESSAGE
     if domain.startswith("["):
