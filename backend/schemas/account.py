@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from backend.schemas.auth import name_field, password_policy
+from backend.schemas.auth import name_field, new_password_field
 from backend.schemas.common import BodySchema, Schema
 from backend.schemas.fields import Password, UTCTime
 
@@ -36,12 +36,7 @@ class PasswordChangeSchema(BodySchema):
     """The body of `POST /auth/password`."""
 
     current_password = Password(required=True, load_only=True, metadata={"format": "password"})
-    new_password = Password(
-        required=True,
-        load_only=True,
-        validate=password_policy,
-        metadata={"format": "password", "example": "Another-Horse-10"},
-    )
+    new_password = new_password_field(example="Another-Horse-10")
 
 
 class AccountDeleteSchema(BodySchema):

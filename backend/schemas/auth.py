@@ -2,48 +2,106 @@
 
 from __future__ import annotations
 
+import ipaddress
+import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from email_validator import EmailNotValidError, validate_email
+from marshmallow import ValidationError, fields, validate, validates_schema
 
+from backend.passwords import PASSWORD_MAX as PASSWORD_MAX  # re-exported for the OpenAPI document
+from backend.passwords import PASSWORD_MIN as PASSWORD_MIN
+from backend.passwords import local_part_error, policy_errors
 from backend.schemas.common import BodySchema, Schema
 from backend.schemas.fields import CleanString, Password, UTCTime
 
-PASSWORD_MIN, PASSWORD_MAX = 8, 128
+EMAIL_MAX = 254
+LOCALHOST_MESSAGE = "Addresses at localhost are not accepted: use a public domain."
+IP_ADDRESS_MESSAGE = (
+    "Addresses at an IP address (such as [127.0.0.1]) are not accepted: use a public domain."
+)
 
 
 def password_policy(password: str) -> None:
     """Raise with every rule of the password policy that `password` breaks."""
-    broken = []
-    if not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        broken.append(f"Must be {PASSWORD_MIN}-{PASSWORD_MAX} characters long.")
-    if not any(char.isupper() for char in password):
-        broken.append("Must contain an uppercase letter.")
-    if not any(char.isdigit() for char in password):
-        broken.append("Must contain a digit.")
-    if not any(not char.isalpha() and not char.isdigit() for char in password):
-        broken.append("Must contain a symbol (a character that is neither a letter nor a digit).")
+    broken = policy_errors(password)
     if broken:
         raise ValidationError(broken)
 
 
-class EmailAddress(CleanString):
-    """An email address: trimmed and lower-cased before the validators see it.
+def new_password_field(**metadata: str) -> Password:
+    """Return the field of a password being set: capped in length first, then the policy."""
+    return Password(
+        required=True,
+        load_only=True,
+        new=True,
+        validate=password_policy,
+        metadata={"format": "password", **metadata},
+    )
 
-    Lower-casing first means the length limit holds for the stored form, which can be longer
-    (`"İ".lower()` is two characters).
+
+def refused_domain(address: str) -> str | None:
+    """Return why the domain of `address` is refused: localhost, or an IP address."""
+    local_part, at, domain_text = address.rpartition("@")
+    if not (local_part and at):  # no address at all: email-validator says what is missing
+        return None
+    domain = unicodedata.normalize("NFKC", domain_text).casefold().rstrip(".")
+    if domain == "localhost" or domain.endswith(".localhost"):
+        return LOCALHOST_MESSAGE
+    if domain.startswith("["):
+        return IP_ADDRESS_MESSAGE
+    try:
+        ipaddress.ip_address(domain)
+    except ValueError:
+        return None
+    return IP_ADDRESS_MESSAGE
+
+
+def normalize_email(address: str) -> str:
+    """Return the normal form of an address as `email-validator` writes it, lower-cased.
+
+    Internationalized domains come out in one (Unicode) form, whichever form was typed.
+    """
+    refusal = refused_domain(address)
+    if refusal is not None:
+        raise ValidationError(refusal)
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ValidationError(str(error)) from None
+    return result.normalized.lower()
+
+
+class EmailAddress(CleanString):
+    """An email address: trimmed, then normalized and lower-cased before the validators see it.
+
+    Normalizing first means the length limit holds for the stored form, which can be longer
+    (`"İ".lower()` is two characters). A `lenient` field (login) keeps an address that is not
+    valid today trimmed and lower-cased, so that accounts made under older rules still log in.
     """
 
+    def __init__(self, *, lenient: bool = False, **kwargs: Any) -> None:
+        """Create the field; a `lenient` one never refuses an address, it only normalizes."""
+        super().__init__(**kwargs)
+        self.lenient = lenient
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        """Trim, check the characters, then lower-case."""
-        return super()._deserialize(value, attr, data, **kwargs).lower()
+        """Trim, check the characters, then normalize."""
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalize_email(text)
+        except ValidationError:
+            if self.lenient:
+                return text.lower()
+            raise
 
 
 def email_field(**kwargs: object) -> EmailAddress:
-    """Return the email field: trimmed, lower-cased, a valid address of at most 254 characters."""
+    """Return the email field: a valid address, normalized, of at most 254 characters."""
     return EmailAddress(
         required=True,
-        validate=[validate.Length(max=254), validate.Email(error="Not a valid email address.")],
+        validate=validate.Length(max=EMAIL_MAX),
         metadata={"example": "ada@example.com", "format": "email"},
         **kwargs,  # type: ignore[arg-type]
     )
@@ -71,19 +129,23 @@ class RegisterSchema(BodySchema):
     """The body of `POST /auth/register`."""
 
     email = email_field()
-    password = Password(
-        required=True,
-        load_only=True,
-        validate=password_policy,
-        metadata={"example": "Correct-Horse-9", "format": "password"},
-    )
+    password = new_password_field(example="Correct-Horse-9")
     name = name_field()
+
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def password_avoids_email(self, data: Mapping[str, Any], original: Any, **_kwargs: Any) -> None:
+        """Refuse a password that contains the e-mail's local part, beside its other errors."""
+        password = original.get("password") if isinstance(original, Mapping) else None
+        if isinstance(password, str) and "email" in data:
+            error = local_part_error(password, data["email"])
+            if error:
+                raise ValidationError([error], field_name="password")
 
 
 class LoginSchema(BodySchema):
     """The body of `POST /auth/login`."""
 
-    email = CleanString(required=True, metadata={"example": "ada@example.com"})
+    email = EmailAddress(lenient=True, required=True, metadata={"example": "ada@example.com"})
     password = Password(required=True, load_only=True, metadata={"format": "password"})
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from backend.models import MAX_ROW_ID, Priority
+from backend.passwords import LENGTH_MESSAGE, PASSWORD_MAX
 
 INT32_MAX = MAX_ROW_ID
 PRIORITY_NAMES = {member.value: member.name.lower() for member in Priority}
@@ -79,11 +80,18 @@ class CleanString(fields.String):
 
 
 class Password(fields.String):
-    """A password: never trimmed; the policy runs as its validator."""
+    """A password: never trimmed; the policy of a new one runs as its validator."""
+
+    def __init__(self, *, new: bool = False, **kwargs: Any) -> None:
+        """Create the field; a `new` one (being set) is refused by its length alone if too long."""
+        super().__init__(**kwargs)
+        self.new = new
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        """Type-check and refuse control characters."""
+        """Type-check, refuse by length alone if too long, then refuse control characters."""
         text = super()._deserialize(value, attr, data, **kwargs)
+        if self.new and len(text) > PASSWORD_MAX:
+            raise ValidationError(LENGTH_MESSAGE)
         check_characters(text)
         return text
 

@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import delete, select, update
 
-from backend.errors import Unauthorized
+from backend.errors import Unauthorized, ValidationFailed
 from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
-from backend.passwords import hash_password, verify_password
+from backend.passwords import hash_password, policy_errors, verify_password
 from backend.services.common import get_owned
 
 CONFIRMATION_FAILED = "The password is incorrect."
@@ -86,6 +86,9 @@ def change_password(
 ) -> None:
     """Change the password and revoke every other session of the user."""
     user = db.session.get_one(User, user_id)
+    broken = policy_errors(new_password, user.email)  # the schema cannot know the address
+    if broken:
+        raise ValidationFailed(errors={"new_password": broken})
     _confirm_password(user, current_password)
     user.password_hash = hash_password(new_password)
     _revoke(AuthSession.user_id == user.id, AuthSession.id != current_session_id)
