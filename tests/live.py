@@ -106,6 +106,11 @@ def call(
         connection.close()
 
 
+def request_logged(log: str, reply: Reply) -> bool:
+    """Tell whether the app's JSON `log` has the line of the request `reply` answers."""
+    return f'"request_id": "{reply.header("X-Request-ID")}"' in log
+
+
 def assert_status(reply: Reply, status: int) -> Any:
     """Assert the status (showing the body when it differs) and return the body."""
     assert reply.status == status, f"expected {status}, got {reply.status}: {reply.raw[:500]!r}"
@@ -192,8 +197,8 @@ class Gunicorn:
         return self.process.pid
 
     def served(self, reply: Reply) -> bool:
-        """Tell whether this instance logged the request that `reply` answers (by request id)."""
-        return f'"request_id": "{reply.header("X-Request-ID")}"' in self.log()
+        """Tell whether this instance logged the request that `reply` answers."""
+        return request_logged(self.log(), reply)
 
     def workers(self) -> set[int]:
         """Return the process ids of the master's live workers."""
