@@ -185,6 +185,14 @@ class Client:
     def __init__(self, port: int) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT)
 
+    def __enter__(self) -> Client:
+        """Return the client, whose connection closes at the end of the `with` block."""
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        """Close the connection."""
+        self.connection.close()
+
     def call(
         self,
         method: str,
@@ -203,11 +211,8 @@ class Client:
 @pytest.fixture
 def client(cluster: Cluster) -> Iterator[Client]:
     """Return a keep-alive client of nginx, closed after the test."""
-    opened = Client(cluster.nginx.port)
-    try:
+    with Client(cluster.nginx.port) as opened:
         yield opened
-    finally:
-        opened.connection.close()
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -410,8 +415,10 @@ def test_if_match_race_across_instances_has_one_winner(cluster: Cluster, client:
         if reply.status == 412:
             assert_problem(reply, 412, "precondition_failed")
 
-    # Both instances now serve the winner's write, with the winner's ETag.
-    now = [client.call("GET", f"/tasks/{task['id']}", token=account.access_token) for _ in "ab"]
+    # Both instances now serve the winner's write, with the winner's ETag.  (A new connection:
+    # nginx may have closed the first one, idle during the race, after keepalive_timeout.)
+    with Client(cluster.nginx.port) as after:
+        now = [after.call("GET", f"/tasks/{task['id']}", token=account.access_token) for _ in "ab"]
     assert {cluster.served_by(r).name for r in now} == {"instance A", "instance B"}
     for reply in now:
         assert assert_status(reply, 200)["title"] == f"Writer {winner}"

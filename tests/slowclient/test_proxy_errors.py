@@ -95,7 +95,7 @@ REFUSED_BY_NGINX = {
         400,
         "validation_error",
     ),
-    # gunicorn answers these three with an HTML page of its own (Invalid Method / Request Line).
+    # gunicorn answers the next four with an HTML page of its own (method, target, line length).
     "two-letter method": (get(HEALTH, method=b"AB"), 405, "method_not_allowed"),
     "26-letter method": (
         get(HEALTH, method=b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
