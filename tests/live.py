@@ -286,18 +286,18 @@ class Nginx:
 
     port: int
     upstreams: list[str]
-    home: Path = Path()
+    home: Path | None = None  # made by start()
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         """Render the configuration and start nginx in the foreground (daemon off)."""
-        self.home = Path(tempfile.mkdtemp(prefix="tasktracker-nginx-"))
-        self.home.chmod(0o755)
-        (self.home / "nginx.conf").write_text(render_nginx_config(self.port, self.upstreams[0]))
-        (self.home / "upstream.d").mkdir()
+        home = self.home = Path(tempfile.mkdtemp(prefix="tasktracker-nginx-"))
+        home.chmod(0o755)
+        (home / "nginx.conf").write_text(render_nginx_config(self.port, self.upstreams[0]))
+        (home / "upstream.d").mkdir()
         for number, upstream in enumerate(self.upstreams[1:], start=2):
-            (self.home / "upstream.d" / f"{number}.conf").write_text(f"server {upstream};\n")
-        with (self.home / "stderr.log").open("wb") as stderr:
+            (home / "upstream.d" / f"{number}.conf").write_text(f"server {upstream};\n")
+        with (home / "stderr.log").open("wb") as stderr:
             self.process = subprocess.Popen(  # noqa: S603 (nginx with fixed arguments)
                 [installed("nginx"), *self.arguments, "-g", "daemon off;"],
                 stdin=subprocess.DEVNULL,
@@ -309,6 +309,7 @@ class Nginx:
     @property
     def arguments(self) -> list[str]:
         """Return the `-p DIR/ -c DIR/nginx.conf` arguments of this nginx."""
+        assert self.home is not None
         return ["-p", f"{self.home}/", "-c", str(self.home / "nginx.conf")]
 
     def workers(self) -> set[int]:
@@ -318,8 +319,8 @@ class Nginx:
 
     def log(self, name: str = "error.log") -> str:
         """Return one of nginx's logs (error.log, access.log or stderr.log), empty if missing."""
-        path = self.home / name
-        return path.read_text(errors="replace") if path.exists() else ""
+        path = self.home / name if self.home is not None else None
+        return path.read_text(errors="replace") if path is not None and path.exists() else ""
 
     def wait_ready(self, deadline: float) -> None:
         """Wait until nginx accepts connections, failing early if it exits."""
@@ -347,7 +348,8 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
-        shutil.rmtree(self.home, ignore_errors=True)
+        if self.home is not None:  # never started: nothing to delete
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def server_environment(
