@@ -7,10 +7,12 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -49,6 +51,33 @@ class Reply:
         return self.headers.get(name.lower())
 
 
+def exchange(
+    connection: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    *,
+    token: str | None = None,
+    json_body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """Send one request under /api/v1 on `connection` and read the whole answer."""
+    sent = {"Accept": "application/json", **(headers or {})}
+    data = None
+    if json_body is not None:
+        data = json.dumps(json_body).encode()
+        sent["Content-Type"] = "application/json"
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    started = time.monotonic()
+    connection.request(method, f"/api/v1{path}", body=data, headers=sent)
+    response = connection.getresponse()
+    raw = response.read()
+    received = {name.lower(): value for name, value in response.getheaders()}
+    seconds = time.monotonic() - started
+    body = json.loads(raw) if raw else None
+    return Reply(response.status, received, body, raw, seconds)
+
+
 def call(
     port: int,
     method: str,
@@ -58,27 +87,28 @@ def call(
     token: str | None = None,
     json_body: Any = None,
     headers: dict[str, str] | None = None,
+    source: str | None = None,
 ) -> Reply:
-    """Send one request on a fresh connection; raise if no answer comes within `timeout`."""
-    sent = {"Accept": "application/json", "Connection": "close", **(headers or {})}
-    data = None
-    if json_body is not None:
-        data = json.dumps(json_body).encode()
-        sent["Content-Type"] = "application/json"
-    if token is not None:
-        sent["Authorization"] = f"Bearer {token}"
-    started = time.monotonic()
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    """Send one request on a fresh connection (from `source`, if given); raise after `timeout`."""
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", port, timeout=timeout, source_address=(source, 0) if source else None
+    )
     try:
-        connection.request(method, f"/api/v1{path}", body=data, headers=sent)
-        response = connection.getresponse()
-        raw = response.read()
-        received = {name.lower(): value for name, value in response.getheaders()}
+        return exchange(
+            connection,
+            method,
+            path,
+            token=token,
+            json_body=json_body,
+            headers={"Connection": "close", **(headers or {})},
+        )
     finally:
         connection.close()
-    seconds = time.monotonic() - started
-    body = json.loads(raw) if raw else None
-    return Reply(response.status, received, body, raw, seconds)
+
+
+def request_logged(log: str, reply: Reply) -> bool:
+    """Tell whether the app's JSON `log` has the line of the request `reply` answers."""
+    return f'"request_id": "{reply.header("X-Request-ID")}"' in log
 
 
 def assert_status(reply: Reply, status: int) -> Any:
@@ -166,6 +196,10 @@ class Gunicorn:
         assert self.process is not None
         return self.process.pid
 
+    def served(self, reply: Reply) -> bool:
+        """Tell whether this instance logged the request that `reply` answers."""
+        return request_logged(self.log(), reply)
+
     def workers(self) -> set[int]:
         """Return the process ids of the master's live workers."""
         return children_of(self.master_pid)
@@ -212,6 +246,110 @@ class Gunicorn:
                 os.killpg(process.pid, signal.SIGKILL)
         if self.log_file is not None:
             self.log_file.close()
+
+
+# --------------------------------------------------------------------------------- nginx
+NGINX_TEMPLATE = PROJECT_ROOT / "deploy" / "nginx.conf.template"
+# Lines in nginx's error log that mean it is broken (errors and warnings are what clients cause).
+NGINX_ERROR_PATTERNS: tuple[re.Pattern[str], ...] = (re.compile(r"\[(alert|crit|emerg)\]"),)
+
+
+def installed(program: str) -> str:
+    """Return the path of `program` (also looked for in /usr/sbin), or fail the test."""
+    found = shutil.which(program) or shutil.which(program, path="/usr/sbin:/sbin")
+    if found is None:
+        pytest.fail(f"{program} is not installed: run `bash .ci/nginx.sh install` (as root)")
+    return found
+
+
+def render_nginx_config(listen_port: int, upstream: str) -> str:
+    """Return deploy/nginx.conf.template filled in by envsubst, as the README does it."""
+    return subprocess.run(  # noqa: S603 (envsubst with fixed arguments)
+        [installed("envsubst"), "${LISTEN_PORT} ${UPSTREAM}"],
+        input=NGINX_TEMPLATE.read_text(),
+        env={"LISTEN_PORT": str(listen_port), "UPSTREAM": upstream, "PATH": os.defpath},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+
+
+@dataclass
+class Nginx:
+    """nginx running deploy/nginx.conf.template on `port` in front of `upstreams` (host:port).
+
+    The first upstream is the template's ${UPSTREAM}; the others go to upstream.d/, which the
+    template includes in its upstream block.  Its files live in a directory of its own under
+    /tmp: started as root, nginx's workers run as nobody, who must be able to walk into it.
+    """
+
+    port: int
+    upstreams: list[str]
+    home: Path | None = None  # made by start()
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Render the configuration and start nginx in the foreground (daemon off)."""
+        home = self.home = Path(tempfile.mkdtemp(prefix="tasktracker-nginx-"))
+        home.chmod(0o755)
+        (home / "nginx.conf").write_text(render_nginx_config(self.port, self.upstreams[0]))
+        (home / "upstream.d").mkdir()
+        for number, upstream in enumerate(self.upstreams[1:], start=2):
+            (home / "upstream.d" / f"{number}.conf").write_text(f"server {upstream};\n")
+        with (home / "stderr.log").open("wb") as stderr:
+            self.process = subprocess.Popen(  # noqa: S603 (nginx with fixed arguments)
+                [installed("nginx"), *self.arguments, "-g", "daemon off;"],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    @property
+    def arguments(self) -> list[str]:
+        """Return the `-p DIR/ -c DIR/nginx.conf` arguments of this nginx."""
+        assert self.home is not None
+        return ["-p", f"{self.home}/", "-c", str(self.home / "nginx.conf")]
+
+    def workers(self) -> set[int]:
+        """Return the process ids of nginx's worker processes."""
+        assert self.process is not None
+        return children_of(self.process.pid)
+
+    def log(self, name: str = "error.log") -> str:
+        """Return one of nginx's logs (error.log, access.log or stderr.log), empty if missing."""
+        path = self.home / name if self.home is not None else None
+        return path.read_text(errors="replace") if path is not None and path.exists() else ""
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait until nginx accepts connections, failing early if it exits."""
+        assert self.process is not None
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(
+                    f"nginx exited with {self.process.returncode} at start-up:\n"
+                    f"{self.log('stderr.log')}{self.log()}"
+                )
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.settimeout(1)
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        pytest.fail(f"nginx not listening on {self.port} by the deadline:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Stop nginx (graceful SIGQUIT, then SIGKILL to its group) and delete its files."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGQUIT)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(timeout=10)
+        if self.home is not None:  # never started: nothing to delete
+            shutil.rmtree(self.home, ignore_errors=True)
 
 
 def server_environment(
