@@ -14,6 +14,7 @@ from backend.config import PROJECT_ROOT, load_config
 from backend.database import init_database
 from backend.errors import register_error_handlers
 from backend.extensions import jwt, limiter
+from backend.metrics import init_metrics
 from backend.middleware import register_middleware
 from backend.migrate import upgrade_database
 from backend.passwords import init_password_hasher
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     register_extensions(app)
     register_middleware(app)
+    init_metrics(app)
     register_error_handlers(app)
     register_blueprints(app)
     register_commands(app)
