@@ -13,13 +13,14 @@ live in the app's own registry.
 from __future__ import annotations
 
 import hmac
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 from flask import Flask, Response, current_app, g, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client import values as prometheus_values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.multiprocess import MultiProcessCollector
 from sqlalchemy import Engine
@@ -51,28 +52,46 @@ POOL_GAUGES: tuple[tuple[str, str, Callable[[QueuePool], int]], ...] = (
 )
 
 
+@dataclass
+class PoolGauges:
+    """The gauges of one pool (a QueuePool), and the values they were last set to."""
+
+    engine: Engine
+    children: list[Gauge]
+    last: tuple[int, ...] = ()
+
+    def refresh(self) -> None:
+        """Set the gauges from the pool as it is now; write nothing when nothing changed."""
+        pool = cast(QueuePool, self.engine.pool)  # read each time: dispose() replaces it
+        now = tuple(read(pool) for _name, _text, read in POOL_GAUGES)
+        if now != self.last:
+            for child, value in zip(self.children, now, strict=True):
+                child.set(value)
+            self.last = now
+
+
 @dataclass(frozen=True)
 class Metrics:
-    """One app's metrics, the registry that a scrape reads, and the engines whose pools it shows."""
+    """One app's metrics, and the registry that a scrape reads."""
 
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
-    pool_gauges: list[tuple[Gauge, Callable[[QueuePool], int]]]
-    engines: dict[str, Engine]
+    pools: list[PoolGauges]
 
     def refresh_pools(self) -> None:
         """Set the pool gauges from this process's pools as they are now."""
-        for name, engine in self.engines.items():
-            pool = engine.pool  # read each time: dispose() replaces it
-            if isinstance(pool, QueuePool):  # NullPool and the like have no size to show
-                for gauge, read in self.pool_gauges:
-                    gauge.labels(pool=name).set(read(pool))
+        for pool in self.pools:
+            pool.refresh()
 
 
 def multiprocess_mode() -> bool:
-    """Tell whether prometheus_client keeps its values in files that processes share."""
-    return bool(getattr(prometheus_values.ValueClass, "_multiprocess", False))
+    """Tell whether prometheus_client keeps its values in files that processes share.
+
+    It does when PROMETHEUS_MULTIPROC_DIR was set as it was imported (its documented switch,
+    which gunicorn.conf.py sets); the variable is prometheus_client's, not an app setting.
+    """
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ
 
 
 def build_metrics(app: Flask) -> Metrics:
@@ -86,6 +105,16 @@ def build_metrics(app: Flask) -> Metrics:
     owner = None if shared else registry
     with app.app_context():
         engines = {"transaction": db.engine, "autocommit": app.extensions[AUTOCOMMIT_ENGINE_KEY]}
+    gauges = [
+        # livesum: summed over the live workers; a dead worker's values leave with it.
+        Gauge(name, text, ["pool"], registry=owner, multiprocess_mode="livesum")
+        for name, text, _read in POOL_GAUGES
+    ]
+    pools = [
+        PoolGauges(engine, [gauge.labels(pool=name) for gauge in gauges])
+        for name, engine in engines.items()
+        if isinstance(engine.pool, QueuePool)  # NullPool and the like keep no connections
+    ]
     return Metrics(
         registry=registry,
         requests=Counter(
@@ -100,12 +129,7 @@ def build_metrics(app: Flask) -> Metrics:
             REQUEST_LABELS,
             registry=owner,
         ),
-        pool_gauges=[
-            # livesum: summed over the live workers; a dead worker's values leave with it.
-            (Gauge(name, text, ["pool"], registry=owner, multiprocess_mode="livesum"), read)
-            for name, text, read in POOL_GAUGES
-        ],
-        engines=engines,
+        pools=pools,
     )
 
 
