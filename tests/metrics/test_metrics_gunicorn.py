@@ -17,6 +17,7 @@ import http.client
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +114,25 @@ def health_counts_by_worker(directory: Path) -> dict[int, float]:
     return counts
 
 
+def hold_worker(port: int) -> socket.socket:
+    """Open a connection and send a request without the blank line that ends its headers."""
+    connection = socket.create_connection(("127.0.0.1", port), timeout=REQUEST_TIMEOUT)
+    connection.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    return connection
+
+
+def release_worker(connection: socket.socket) -> bytes:
+    """Finish the held request; return the whole response."""
+    try:
+        connection.sendall(b"Connection: close\r\n\r\n")
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    finally:
+        connection.close()
+    return b"".join(chunks)
+
+
 def write_stale_files(directory: Path) -> list[Path]:
     """Leave the files a crashed earlier run would: a large count and a live gauge."""
     directory.mkdir(parents=True)
@@ -182,13 +202,20 @@ def test_counts_start_from_zero_and_sum_over_workers(served: Served) -> None:
     )
     assert gauge(before, "tasktracker_db_pool_size", "transaction") < 99  # the stale gauge left
 
-    # Concurrent clients keep every sync worker busy, so the requests spread over them.
-    with ThreadPoolExecutor(max_workers=2 * WORKERS) as pool:
+    # A sync worker serves one connection at a time, and one that is quick takes the whole
+    # queue: requests whose headers are left unfinished hold all workers but one, so that
+    # (at least) WORKERS - 1 other workers serve one request each when they are finished.
+    held = [hold_worker(served.server.port) for _ in range(WORKERS - 1)]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         replies = list(
-            pool.map(lambda _: call(served.server.port, "GET", "/health"), range(REQUESTS))
+            pool.map(
+                lambda _: call(served.server.port, "GET", "/health"), range(REQUESTS - len(held))
+            )
         )
     for reply in replies:
         assert_status(reply, 200)
+    for connection in held:
+        assert release_worker(connection).startswith(b"HTTP/1.1 200 ")
     by_worker = health_counts_by_worker(served.directory)
     assert sum(by_worker.values()) == REQUESTS
     assert len(by_worker) >= 2, f"all requests went to one worker: {by_worker}"
