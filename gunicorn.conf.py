@@ -5,6 +5,10 @@ Run: gunicorn "backend.app:create_app()"   (gunicorn reads this file from the wo
 
 import multiprocessing
 import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
 
 bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
@@ -29,3 +33,38 @@ forwarded_allow_ips = "127.0.0.1"
 control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET")
 if os.environ.get("GUNICORN_CONTROL_SOCKET"):
     control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+
+
+# ---------------------------------------------------------- Prometheus metrics (GET /metrics)
+# Every worker writes its metric values to files in PROMETHEUS_MULTIPROC_DIR and a scrape sums
+# them (backend/metrics.py). prometheus_client chooses that file store when it is first
+# imported, so the variable is set here, in the master, before any worker imports the app.
+# Unless the operator names a directory, each gunicorn master makes its own (two instances on
+# one machine never share one), and removes it when it exits.
+_METRICS_DIR_MADE_HERE = "TASKTRACKER_METRICS_DIR_MADE"  # what this master (or its reload) made
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ[_METRICS_DIR_MADE_HERE] = tempfile.mkdtemp(
+        prefix=f"tasktracker-metrics-{os.getpid()}-"
+    )
+
+
+def on_starting(_server: object) -> None:
+    """Empty the metrics directory before the first worker starts: old counts must not add up."""
+    directory = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(_server: object, worker: Any) -> None:
+    """Drop a dead worker's live gauges (its counts stay: totals never go backwards)."""
+    from prometheus_client import multiprocess  # imported after the variable is set
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(_server: object) -> None:
+    """Remove the metrics directory this master made."""
+    made = os.environ.get(_METRICS_DIR_MADE_HERE)
+    if made and made == os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        shutil.rmtree(made, ignore_errors=True)

@@ -15,6 +15,7 @@ from backend.database import init_database
 from backend.errors import register_error_handlers
 from backend.extensions import limiter
 from backend.http import register_http
+from backend.metrics import init_metrics
 from backend.middleware import register_middleware
 from backend.migrate import upgrade_database
 from backend.passwords import init_password_hasher
@@ -29,6 +30,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.merge_slashes = False
     register_extensions(app)
     register_middleware(app)
+    init_metrics(app)
     register_error_handlers(app)
     register_http(app)
     register_blueprints(app)

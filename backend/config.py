@@ -38,6 +38,7 @@ ENV_VARIABLES = frozenset(
         "ARGON2_TIME_COST",
         "ARGON2_MEMORY_COST",
         "ARGON2_PARALLELISM",
+        "METRICS_TOKEN",
     }
 )
 
@@ -129,11 +130,20 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "ARGON2_MEMORY_COST": _positive_int(env, "ARGON2_MEMORY_COST", 19_456),
         "ARGON2_PARALLELISM": _positive_int(env, "ARGON2_PARALLELISM", 1),
         "AUTO_MIGRATE": app_env == "development" and database_url.startswith("sqlite"),
+        "METRICS_TOKEN": _metrics_token(env),
     }
     for key, value in (overrides or {}).items():
         if key not in ENV_VARIABLES:
             config[key] = value
     return config
+
+
+def _metrics_token(env: Mapping[str, str]) -> str:
+    """Read the bearer token of `GET /metrics` (empty: no metrics), refusing a guessable one."""
+    token = env.get("METRICS_TOKEN", "").strip()
+    if token and len(token) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"METRICS_TOKEN must be at least {MIN_SECRET_LENGTH} characters")
+    return token
 
 
 def _log_level(env: Mapping[str, str]) -> str:
