@@ -25,7 +25,8 @@ from swagger_ui_bundle import swagger_ui_path
 from backend.errors import NotFound
 from backend.extensions import api
 from backend.http import PROBLEM_JSON
-from backend.schemas.auth import PASSWORD_MAX, PASSWORD_MIN, password_policy
+from backend.passwords import PASSWORD_MAX, PASSWORD_MIN
+from backend.schemas.auth import password_policy
 from backend.schemas.common import ProblemSchema
 from backend.schemas.fields import (
     PRIORITY_RANKS,
@@ -41,7 +42,9 @@ BEARER = "bearerAuth"
 EXAMPLE_TIME = "2026-11-25T12:00:00.000000Z"
 PASSWORD_RULES = (
     f"{PASSWORD_MIN}-{PASSWORD_MAX} characters with at least one uppercase letter, one digit "
-    "and one symbol (a character that is neither a letter nor a digit); never trimmed."
+    "and one symbol (a character that is neither a letter, a digit nor whitespace); not one of "
+    "the 10,000 most common passwords, and not containing the e-mail's local part (4 or more "
+    "characters); compared after NFKC normalization, never trimmed."
 )
 DESCRIPTION = """\
 The REST API behind the TaskTracker single-page app. Every path starts with `/api/v1`.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -42,9 +40,7 @@ def test_head_of_health_has_no_body(client: FlaskClient) -> None:
 def test_health_is_503_when_the_database_is_unreachable(make_app: AppFactory, url: str) -> None:
     client = make_app(DATABASE_URL=url).test_client()
     for _ in range(2):  # the pool does not keep a broken connection around
-        started = time.monotonic()
         response = client.get("/api/v1/health")
-        assert time.monotonic() - started < 5
         body = assert_problem(response, 503, "service_unavailable")
         assert "database" not in body or body.get("database") != "ok"
         assert response.headers["Retry-After"].isdigit()

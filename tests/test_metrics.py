@@ -213,18 +213,18 @@ def test_unknown_paths_and_methods_share_one_series(client: FlaskClient) -> None
     )
 
 
-def test_pool_gauges_show_each_pool(client: FlaskClient, database_url: str) -> None:
-    """Both pools (transactions, autocommit) show their size and connections, read now."""
+def test_pool_gauges_show_the_pool(client: FlaskClient, database_url: str) -> None:
+    """The pool shows its size and connections, read now."""
     assert client.get("/api/v1/health").status_code == 200
     samples = scrape(client)
     size = engine_options(database_url).get("pool_size", 5)  # SQLAlchemy's default: 5
     for name in POOL_GAUGES:
         by_pool = {s.labels["pool"]: s.value for s in samples[name]}
-        assert set(by_pool) == {"transaction", "autocommit"}, name
+        assert set(by_pool) == {"transaction"}, name
         if name == "tasktracker_db_pool_size":
-            assert by_pool == {"transaction": size, "autocommit": size}
+            assert by_pool == {"transaction": size}
         if name == "tasktracker_db_pool_checked_out":
-            assert by_pool == {"transaction": 0.0, "autocommit": 0.0}  # nothing in flight
+            assert by_pool == {"transaction": 0.0}  # nothing in flight
     idle = {s.labels["pool"]: s.value for s in samples["tasktracker_db_pool_checked_in"]}
     assert sum(idle.values()) >= 1.0  # /health opened a connection and gave it back
 

@@ -8,10 +8,12 @@ import hmac
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt as pyjwt
 import pytest
+import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -158,17 +160,20 @@ def test_tampered_signature_is_refused(session: Session):
 
 
 def test_expired_access_token(make_app: Callable[..., Flask]):
-    app = make_app(JWT_ACCESS_TOKEN_EXPIRES=1)
+    app = make_app(JWT_ACCESS_TOKEN_EXPIRES=60)
     session = Session(app, app.test_client())
     assert session.client.get(ME, headers=bearer(session.access)).status_code == 200
-    time.sleep(1.1)
-    assert_refused(session.client.get(ME, headers=bearer(session.access)), "token_expired")
-    assert_refused(session.client.post(LOGOUT, headers=bearer(session.access)), "token_expired")
-    # The refresh token still works and hands out a fresh access token.
-    refreshed = session.client.post(REFRESH, headers=bearer(session.refresh))
-    assert refreshed.status_code == 200
-    fresh = refreshed.get_json()["access_token"]
-    assert session.client.get(ME, headers=bearer(fresh)).status_code == 200
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=59), tick=False):
+        assert session.client.get(ME, headers=bearer(session.access)).status_code == 200
+    with time_machine.travel(datetime.now(UTC) + timedelta(seconds=61), tick=False):
+        assert_refused(session.client.get(ME, headers=bearer(session.access)), "token_expired")
+        expired = session.client.post(LOGOUT, headers=bearer(session.access))
+        assert_refused(expired, "token_expired")
+        # The refresh token still works and hands out a fresh access token.
+        refreshed = session.client.post(REFRESH, headers=bearer(session.refresh))
+        assert refreshed.status_code == 200
+        fresh = refreshed.get_json()["access_token"]
+        assert session.client.get(ME, headers=bearer(fresh)).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path", "kind"), ROUTES)

@@ -10,8 +10,6 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from backend.passwords import PASSWORD_MAX as PASSWORD_MAX  # re-exported for the OpenAPI document
-from backend.passwords import PASSWORD_MIN as PASSWORD_MIN
 from backend.passwords import local_part_error, policy_errors
 from backend.schemas.common import BodySchema, Schema
 from backend.schemas.fields import CleanString, Password, UTCTime

@@ -242,7 +242,6 @@ def test_counts_start_from_zero_and_sum_over_workers(served: Served) -> None:
         assert size >= 5 * len(by_worker)
         assert size % 5 == 0  # SQLite: a QueuePool of 5 in each worker
         assert gauge(samples, "tasktracker_db_pool_checked_out", "transaction") == 0
-        assert gauge(samples, "tasktracker_db_pool_checked_out", "autocommit") == 0
 
 
 def test_hidden_without_the_token_under_gunicorn(served: Served) -> None:

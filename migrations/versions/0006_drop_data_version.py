@@ -1,7 +1,7 @@
 """Drop users.data_version and its triggers: the response cache they keyed is gone.
 
-Revision ID: 0005_drop_data_version
-Revises: 0004_user_data_version
+Revision ID: 0006_drop_data_version
+Revises: 0005_normalize_emails
 Create Date: 2026-12-04 19:30:00
 
 The versioned response cache paid only for repeated reads of unchanged data, not on mixed
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-revision: str = "0005_drop_data_version"
-down_revision: str | None = "0004_user_data_version"
+revision: str = "0006_drop_data_version"
+down_revision: str | None = "0005_normalize_emails"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
