@@ -246,3 +246,17 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+def make_task(user: User, title: str = "Task", **fields: Any) -> dict[str, Any]:
+    """Create a task as `user` (201 expected) and return it."""
+    response = user.post("/api/v1/tasks", json={"title": title, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def make_category(user: User, name: str = "Work", **fields: Any) -> dict[str, Any]:
+    """Create a category as `user` (201 expected) and return it."""
+    response = user.post("/api/v1/categories", json={"name": name, **fields})
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()

@@ -11,7 +11,7 @@ from sqlalchemy import insert, select
 
 from backend.extensions import db
 from backend.models import Task, utcnow
-from tests.conftest import User, assert_problem
+from tests.conftest import User, assert_problem, make_category, make_task
 
 TASKS = "/api/v1/tasks"
 CATEGORIES = "/api/v1/categories"
@@ -26,18 +26,6 @@ SNAPSHOT_FIELDS = (
     "updated_at",
     "completed_at",
 )
-
-
-def make_task(user: User, **fields: Any) -> dict[str, Any]:
-    response = user.post(TASKS, json={"title": "Task", **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def make_category(user: User, name: str = "Work", **fields: Any) -> dict[str, Any]:
-    response = user.post(CATEGORIES, json={"name": name, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def get_task(user: User, task_id: int) -> dict[str, Any]:

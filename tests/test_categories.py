@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import User, assert_problem
+from tests.conftest import User, assert_problem, make_category, make_task
 
 CATEGORIES = "/api/v1/categories"
 TASKS = "/api/v1/tasks"
@@ -26,18 +26,6 @@ VALID_BODY: dict[str, dict[str, Any]] = {
 def parse_time(value: str) -> datetime:
     assert TIME.fullmatch(value), value
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def make_category(user: User, name: str = "Work", **fields: Any) -> dict[str, Any]:
-    response = user.post(CATEGORIES, json={"name": name, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def make_task(user: User, **fields: Any) -> dict[str, Any]:
-    response = user.post(TASKS, json={"title": "Task", **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def call(user: User, method: str, path: str, **kwargs: Any) -> Any:

@@ -13,24 +13,12 @@ from flask import Flask
 from marshmallow import ValidationError
 
 from backend.schemas.tasks import TaskQuerySchema
-from tests.conftest import User, assert_problem, recorded_statements
+from tests.conftest import User, assert_problem, make_category, make_task, recorded_statements
 
 TASKS = "/api/v1/tasks"
 CATEGORIES = "/api/v1/categories"
 LINK = re.compile(r'<([^>]*)>;\s*rel="([a-z]+)"')
 RANK = {"low": 1, "medium": 2, "high": 3}
-
-
-def make_task(user: User, title: str = "Task", **fields: Any) -> dict[str, Any]:
-    response = user.post(TASKS, json={"title": title, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def make_category(user: User, name: str, **fields: Any) -> dict[str, Any]:
-    response = user.post(CATEGORIES, json={"name": name, **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def listed(user: User, query: str = "", path: str = TASKS) -> dict[str, Any]:
@@ -566,3 +554,13 @@ def test_query_fields_refuse_values_that_are_not_strings(field: str):
     with pytest.raises(ValidationError) as error:
         TaskQuerySchema().load({field: 1})
     assert field in error.value.normalized_messages()
+
+
+def test_search_lower_cases_alike_on_both_databases(user: User):
+    """`q` compares lower-cased text, as PostgreSQL's lower() does: no folding of ß to ss."""
+    for title in ("Straße", "ÉTÉ plans", "plain"):
+        make_task(user, title)
+    search = {"strasse": [], "STRAßE": ["Straße"], "été": ["ÉTÉ plans"], "PLAIN": ["plain"]}
+    for text, expected in search.items():
+        page = user.get(TASKS, query_string={"q": text}).get_json()
+        assert [item["title"] for item in page["items"]] == expected, text

@@ -12,16 +12,10 @@ from sqlalchemy import update
 
 from backend.extensions import db
 from backend.models import Task
-from tests.conftest import User, assert_problem
+from tests.conftest import User, assert_problem, make_task
 
 TASKS = "/api/v1/tasks"
 BASE = datetime(2026, 11, 25, 12, 0, 0, 500_000, tzinfo=UTC)
-
-
-def make_task(user: User, **fields: Any) -> dict[str, Any]:
-    response = user.post(TASKS, json={"title": "Task", **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def changed_after(user: User, moment: str, **params: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import TASK_FIELDS, User, assert_problem
+from tests.conftest import TASK_FIELDS, User, assert_problem, make_category, make_task
 
 TASKS = "/api/v1/tasks"
 TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -25,18 +25,6 @@ VALID_BODY: dict[str, dict[str, Any]] = {
 def parse_time(value: str) -> datetime:
     assert TIME.fullmatch(value), value
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def make_task(user: User, **fields: Any) -> dict[str, Any]:
-    response = user.post(TASKS, json={"title": "Task", **fields})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
-
-
-def make_category(user: User, name: str = "Work") -> dict[str, Any]:
-    response = user.post("/api/v1/categories", json={"name": name})
-    assert response.status_code == 201, response.get_json()
-    return response.get_json()
 
 
 def call(user: User, method: str, path: str, **kwargs: Any) -> Any:
@@ -449,3 +437,29 @@ def test_a_write_that_changes_nothing_keeps_updated_at_and_etag(user: User, meth
     assert response.status_code == 200, response.get_json()
     assert response.get_json() == task
     assert response.headers["ETag"] == before.headers["ETag"]
+
+
+def test_head_and_get_answer_304_alike(user: User):
+    """Conditional reads live in one place: HEAD behaves as GET, with or without a match."""
+    path = f"{TASKS}/{make_task(user)['id']}"
+    etag = user.get(path).headers["ETag"]
+    for method in ("GET", "HEAD"):
+        matched = user.request(method, path, headers={"If-None-Match": etag})
+        assert matched.status_code == 304, method
+        assert matched.get_data() == b""
+        assert matched.headers["ETag"] == etag
+        unmatched = user.request(method, path, headers={"If-None-Match": '"other"'})
+        assert unmatched.status_code == 200, method
+        assert unmatched.headers["ETag"] == etag
+
+
+def test_a_stale_if_match_answers_412_with_the_current_etag(user: User):
+    task = make_task(user)
+    path = f"{TASKS}/{task['id']}"
+    stale = user.get(path).headers["ETag"]
+    now = user.patch(path, json={"title": "Changed"}).headers["ETag"]
+    assert now != stale
+    refused = user.patch(path, json={"title": "Lost"}, headers={"If-Match": stale})
+    assert_problem(refused, 412, "precondition_failed")
+    assert refused.headers["ETag"] == now
+    assert user.patch(path, json={"title": "Won"}, headers={"If-Match": now}).status_code == 200
