@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, g
+from flask import Flask, Response
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -236,11 +236,7 @@ def handle_integrity_error(error: IntegrityError) -> Response:
 def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     """Answer a database outage (refused connection, timeout, lost server) with 503."""
     db.session.rollback()
-    log.error(
-        "database unavailable: %s (request %s)",
-        error.__class__.__name__,
-        g.get("request_id", "-"),
-    )
+    log.error("database unavailable: %s", error.__class__.__name__)
     return problem(503, "service_unavailable", DETAILS_BY_STATUS[503], headers={"Retry-After": "5"})
 
 
@@ -252,8 +248,8 @@ def handle_data_error(error: DataError) -> Response:
 
 
 def handle_unexpected(_error: Exception) -> Response:
-    """Answer any other exception with a bare 500, logging it with the request id."""
-    log.exception("unhandled error (request %s)", g.get("request_id", "-"))
+    """Answer any other exception with a bare 500, logging it (with the request id field)."""
+    log.exception("unhandled error")
     db.session.rollback()
     return problem(500, "internal_error", DETAILS_BY_STATUS[500])
 
