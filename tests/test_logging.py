@@ -6,12 +6,16 @@ import json
 import logging
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import time_machine
 from flask import Flask
 
-from tests.conftest import AppFactory
+from backend import config as config_module
+from backend.app import create_app
+from backend.database import dispose_engines
+from tests.conftest import TEST_JWT_SECRET, AppFactory, AuthActions
 from tests.test_middleware import app_logs
 
 RFC3339_MICROSECONDS = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
@@ -112,3 +116,27 @@ def test_lines_outside_a_request_have_no_request_id(
         logging.getLogger("tasktracker.test").warning("outside")
     (line,) = output.getvalue().splitlines()
     assert line.endswith("WARNING tasktracker.test outside")
+
+
+def test_an_unmigrated_database_says_so_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Troubleshooting entry of the README: 503 on every call, `no such table` in the log."""
+    monkeypatch.setattr(config_module, "PROJECT_ROOT", tmp_path)  # no .env file
+    app = create_app(
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.db'}",
+            "JWT_SECRET_KEY": TEST_JWT_SECRET,
+            "LOG_JSON": "true",
+        }
+    )
+    try:
+        with app_logs(caplog) as output:
+            response = AuthActions(app.test_client()).register("new@example.com")
+        assert response.status_code == 503
+        entries = [json.loads(line) for line in output.getvalue().splitlines()]
+        errors = [entry["message"] for entry in entries if entry["logger"] == "tasktracker.errors"]
+        assert errors == ["database unavailable: OperationalError: no such table: users"]
+    finally:
+        dispose_engines(app)
