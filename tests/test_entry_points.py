@@ -13,7 +13,14 @@ from pathlib import Path
 import pytest
 
 from tests.live import call, free_port
-from tests.project_copy import clean_environment, copy_project, one_line_failure, run, serving
+from tests.project_copy import (
+    PROJECT_ROOT,
+    clean_environment,
+    copy_project,
+    one_line_failure,
+    run,
+    serving,
+)
 
 FLASK_RUN = "uv run flask --app backend.app run"
 GUNICORN = 'uv run gunicorn "backend.app:create_app()"'
@@ -90,8 +97,10 @@ def test_flask_run_prints_the_docs_url_and_logs_each_request_once(project: Path)
     env = clean_environment(FLASK_RUN_PORT=str(port))
     with serving(FLASK_RUN, project, env) as server:
         server.wait_healthy(port)
+        health = call(port, "GET", "/health", timeout=10).raw.decode().strip()
         assert call(port, "GET", "/no-such-page", timeout=10).status == 404
         log = server.log()
+    assert f"answers\n`{health}`" in (PROJECT_ROOT / "README.md").read_text()  # as curl prints it
     assert f" * TaskTracker API docs: http://127.0.0.1:{port}/api/v1/docs" in log
     assert f" * Running on http://127.0.0.1:{port}" in log  # werkzeug's banner stays
     assert log.count("path=/api/v1/no-such-page") == 1  # the app's line
