@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -150,19 +151,17 @@ def development_secret() -> str:
     folder = instance_path()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / DEV_KEY_FILE
-    if not path.exists():
-        descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{DEV_KEY_FILE}.")
-        try:
-            with os.fdopen(descriptor, "w") as file:
-                file.write(secrets.token_urlsafe(48))
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{DEV_KEY_FILE}.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # an earlier or a concurrent start won
             os.link(temporary, path)
-        except FileExistsError:
-            pass  # another process published its key first: use that one
-        finally:
-            os.unlink(temporary)
+    finally:
+        os.unlink(temporary)
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
+        raise ConfigError(f"{path} is open to other users (mode {mode:o}): chmod 600 it")
     secret = path.read_text().strip()
     if len(secret) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{path} holds no key of 32 characters or more: delete it")

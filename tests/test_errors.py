@@ -242,7 +242,7 @@ def test_unexpected_exception_is_500_without_details_and_logged(
     errors = [r for r in caplog.records if r.name == "tasktracker.errors"]
     assert len(errors) == 1
     assert errors[0].levelno == logging.ERROR
-    assert "req-500" in errors[0].getMessage()
+    assert errors[0].fields == {"request_id": "req-500"}  # type: ignore[attr-defined]
     assert errors[0].exc_info is not None
     assert errors[0].exc_info[0] is RuntimeError
 
