@@ -236,7 +236,7 @@ def handle_integrity_error(error: IntegrityError) -> Response:
 def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     """Answer a database outage (refused connection, timeout, lost server) with 503."""
     db.session.rollback()
-    # The driver's first line says why ("no such table: users", "Connection refused"); no values.
+    # The driver's first line says why ("no such table: users", "Connection refused").
     reason = str(getattr(error, "orig", None) or error).split("\n", 1)[0]
     log.error("database unavailable: %s: %s", error.__class__.__name__, reason)
     return problem(503, "service_unavailable", DETAILS_BY_STATUS[503], headers={"Retry-After": "5"})
