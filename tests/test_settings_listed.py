@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def names_read_from(tree: ast.Module, mapping: str) -> set[str]:
 
     found: set[str] = set()
     for node in ast.walk(tree):
-        candidates: list[ast.AST] = []
+        candidates: Sequence[ast.AST] = []
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Attribute) and func.attr == "get" and is_mapping(func.value):
