@@ -1,14 +1,44 @@
 """Gunicorn settings for TaskTracker; every value can be overridden from the environment.
 
-Run: gunicorn "backend.app:create_app()"   (gunicorn reads this file from the working directory)
+Run: uv run gunicorn "backend.app:create_app()"   (gunicorn reads this file from the working
+directory). The `.env` file is read first, as the app reads it: a variable set in the real
+environment wins. The app's configuration is checked here, once, before any worker starts: a
+mistake prints one line and gunicorn exits with status 1 (instead of a traceback per worker).
 """
 
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from dotenv import load_dotenv
+
+from backend.config import ConfigError, env_file, load_config
+
+# Every variable this file reads (tests check that .env.example and the README list them).
+ENV_VARIABLES = (
+    "GUNICORN_BIND",
+    "HOST",
+    "PORT",
+    "WEB_CONCURRENCY",
+    "GUNICORN_THREADS",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_KEEPALIVE",
+    "GUNICORN_MAX_REQUESTS",
+    "GUNICORN_MAX_REQUESTS_JITTER",
+    "GUNICORN_CONTROL_SOCKET",
+    "LOG_LEVEL",
+)
+
+load_dotenv(env_file(), override=False)
+try:
+    load_config()
+except ConfigError as error:
+    sys.exit(error.one_line())
 
 bind = os.environ.get(
     "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"

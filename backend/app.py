@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import is_running_from_reloader
 
 from backend.auth import register_auth
 from backend.commands import purge_expired
@@ -16,7 +18,7 @@ from backend.errors import register_error_handlers
 from backend.extensions import limiter
 from backend.http import register_http
 from backend.metrics import init_metrics
-from backend.middleware import register_middleware
+from backend.middleware import quiet_development_server, register_middleware
 from backend.migrate import upgrade_database
 from backend.passwords import init_password_hasher
 from backend.routes import register_blueprints
@@ -40,7 +42,20 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     if app.config["AUTO_MIGRATE"]:
         upgrade_database(app)
+    announce_development_server()
     return app
+
+
+def announce_development_server() -> None:
+    """Under `flask run`, print where the API docs are and leave the request log to the app."""
+    context = click.get_current_context(silent=True)
+    if context is None or context.info_name != "run":
+        return
+    quiet_development_server()
+    if not is_running_from_reloader():  # the reloader's serving child starts after this line
+        scheme = "https" if context.params.get("cert") else "http"
+        host, port = context.params["host"], context.params["port"]
+        click.echo(f" * TaskTracker API docs: {scheme}://{host}:{port}/api/v1/docs", err=True)
 
 
 def register_extensions(app: Flask) -> None:

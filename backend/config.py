@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
+import secrets
+import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import click
 from dotenv import dotenv_values
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ("development", "testing", "production")
-# A fixed key so that development tokens survive restarts; production refuses it (load_config).
-DEV_JWT_SECRET = "development-only-key-never-use-in-production-0123456789"  # noqa: S105  # nosec B105
-DEV_CORS_ORIGINS = (
-    "http://localhost:3000,http://127.0.0.1:3000,"
-    "http://localhost:5173,http://127.0.0.1:5173,"
-    "http://localhost:8080,http://127.0.0.1:8080"
-)
+# Names the `.env` file to read instead of the project root's (tests, several local setups).
+ENV_FILE_VARIABLE = "TASKTRACKER_ENV_FILE"
+# Development allows a dev server on any local port (Vite's 5173/5174, 4173, Angular's 4200, …).
+DEV_CORS_ORIGIN = re.compile(r"http://(localhost|127\.0\.0\.1)(:\d{1,5})?\Z")
 MIN_SECRET_LENGTH = 32
+# Where development keeps the signing key it generated, under the instance folder.
+DEV_KEY_FILE = "jwt-secret"
+# Schemes that name PostgreSQL without a driver (Heroku, Render, libpq): psycopg 3 serves them.
+POSTGRES_SCHEMES = ("postgres://", "postgresql://")
 # Overrides with these names are read like the environment; any other override is a raw Flask key.
 ENV_VARIABLES = frozenset(
     {
@@ -30,6 +39,7 @@ ENV_VARIABLES = frozenset(
         "JWT_REFRESH_TOKEN_EXPIRES",
         "CORS_ORIGINS",
         "AUTH_RATE_LIMIT",
+        "PASSWORD_CHECK_RATE_LIMIT",
         "RATELIMIT_STORAGE_URI",
         "RATELIMIT_ENABLED",
         "PROXY_COUNT",
@@ -43,16 +53,31 @@ ENV_VARIABLES = frozenset(
 )
 
 
-class ConfigError(RuntimeError):
-    """The configuration cannot run: the message is a one-line reason."""
+class ConfigError(click.ClickException):
+    """The configuration cannot run: the message is a one-line reason.
+
+    It is a `click.ClickException`, so every `flask` command (`run`, `purge-expired`, …) shows it
+    as the one line of `one_line()` and exits with status 1, without a traceback.
+    """
+
+    def one_line(self) -> str:
+        """Return the line shown to the operator."""
+        return f"tasktracker: configuration error: {self.message}"
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print `one_line()` to stderr (click calls this)."""
+        click.echo(self.one_line(), file=file, err=file is None)
+
+
+def env_file() -> Path:
+    """Return the `.env` file to read: `$TASKTRACKER_ENV_FILE`, else the project root's."""
+    return Path(os.environ.get(ENV_FILE_VARIABLE) or PROJECT_ROOT / ".env")
 
 
 def _environment(overrides: Mapping[str, Any] | None) -> dict[str, str]:
     """Merge `.env`, the process environment and explicit overrides, later ones winning."""
     merged: dict[str, str] = {
-        key: value
-        for key, value in dotenv_values(PROJECT_ROOT / ".env").items()
-        if value is not None
+        key: value for key, value in dotenv_values(env_file()).items() if value is not None
     }
     merged.update(os.environ)
     for key, value in (overrides or {}).items():
@@ -74,14 +99,94 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def _origins(raw: str) -> list[str]:
+def _origins(raw: str) -> list[str | re.Pattern[str]]:
     """Split a comma-separated origin list, dropping blanks and trailing slashes."""
     return [origin.strip().rstrip("/") for origin in raw.split(",") if origin.strip()]
 
 
+def _default_origins(production: bool) -> list[str | re.Pattern[str]]:
+    """Return the origins allowed without `CORS_ORIGINS`: none in production, local ones else."""
+    return [] if production else [DEV_CORS_ORIGIN]
+
+
+def instance_path() -> Path:
+    """Return the instance folder: the development database and key live there."""
+    return PROJECT_ROOT / "instance"
+
+
 def default_database_url() -> str:
     """Return the SQLite URL used when `DATABASE_URL` is not set."""
-    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'tasktracker.db'}"
+    return f"sqlite:///{instance_path() / 'tasktracker.db'}"
+
+
+def _database_url(env: Mapping[str, str]) -> str:
+    """Read `DATABASE_URL` (default: the SQLite file); `postgres://` means psycopg 3."""
+    url = env.get("DATABASE_URL", "").strip() or default_database_url()
+    for scheme in POSTGRES_SCHEMES:
+        if url.startswith(scheme):
+            url = "postgresql+psycopg://" + url.removeprefix(scheme)
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise ConfigError(
+            "DATABASE_URL is not a database URL (expected sqlite:///… or postgresql://…)"
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(f"DATABASE_URL must name SQLite or PostgreSQL, got {backend!r}")
+    return url
+
+
+def migration_database_url() -> str:
+    """Return the database URL for `alembic`: it reads `DATABASE_URL` and nothing else."""
+    return _database_url(_environment(None))
+
+
+def development_secret() -> str:
+    """Return development's signing key, generated at the first start and kept in `instance/`.
+
+    Several processes (gunicorn workers, the reloader) may start at once: the key is written
+    to a private (0600) temporary file and published by `os.link`, which fails if another
+    process won, so every process reads the same complete key.
+    """
+    folder = instance_path()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / DEV_KEY_FILE
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{DEV_KEY_FILE}.")
+    try:
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48))
+        with contextlib.suppress(FileExistsError):  # an earlier or a concurrent start won
+            os.link(temporary, path)
+    finally:
+        os.unlink(temporary)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(f"{path} is open to other users (mode {mode:o}): chmod 600 it")
+    secret = path.read_text().strip()
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{path} holds no key of 32 characters or more: delete it")
+    return secret
+
+
+def _signing_key(env: Mapping[str, str], app_env: str, database_url: str) -> str:
+    """Return the JWT key: `JWT_SECRET_KEY`, or in development one generated for this machine.
+
+    Without `APP_ENV`, a server database means a deployment that forgot its settings: it gets
+    no generated key (each machine would sign with its own) but refuses to start.
+    """
+    secret = env.get("JWT_SECRET_KEY", "").strip()
+    if len(secret) >= MIN_SECRET_LENGTH:
+        return secret
+    if secret:
+        raise ConfigError(f"JWT_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters long")
+    if app_env != "development":
+        raise ConfigError(f"JWT_SECRET_KEY must be set (>= 32 characters) when APP_ENV={app_env}")
+    if not env.get("APP_ENV", "").strip() and not database_url.startswith("sqlite"):
+        raise ConfigError(
+            "JWT_SECRET_KEY is not set and APP_ENV is not set: set JWT_SECRET_KEY (>= 32 "
+            "characters), or APP_ENV=development for a generated development key"
+        )
+    return development_secret()
 
 
 def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -91,16 +196,8 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if app_env not in ENVIRONMENTS:
         raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}, got {app_env!r}")
     production = app_env == "production"
-
-    secret = env.get("JWT_SECRET_KEY", "").strip()
-    if production and secret == DEV_JWT_SECRET:
-        raise ConfigError("JWT_SECRET_KEY must not be the published development key in production")
-    if production and len(secret) < MIN_SECRET_LENGTH:
-        raise ConfigError(
-            "JWT_SECRET_KEY must be set to at least 32 characters when APP_ENV=production"
-        )
-    cors_default = "" if production else DEV_CORS_ORIGINS
-    database_url = env.get("DATABASE_URL", "").strip() or default_database_url()
+    database_url = _database_url(env)
+    cors = env.get("CORS_ORIGINS")
 
     config: dict[str, Any] = {
         "APP_ENV": app_env,
@@ -109,14 +206,17 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "PROPAGATE_EXCEPTIONS": False,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
-        "JWT_SECRET_KEY": secret or DEV_JWT_SECRET,
+        "JWT_SECRET_KEY": _signing_key(env, app_env, database_url),
         "JWT_ALGORITHM": "HS256",
         "JWT_DECODE_ALGORITHMS": ["HS256"],
         "JWT_ACCESS_TOKEN_EXPIRES": _positive_int(env, "JWT_ACCESS_TOKEN_EXPIRES", 900),
         "JWT_REFRESH_TOKEN_EXPIRES": _positive_int(env, "JWT_REFRESH_TOKEN_EXPIRES", 2_592_000),
         "JWT_TOKEN_LOCATION": ["headers"],
-        "CORS_ORIGINS": _origins(env.get("CORS_ORIGINS", cors_default)),
+        "CORS_ORIGINS": _origins(cors) if cors is not None else _default_origins(production),
         "AUTH_RATE_LIMIT": env.get("AUTH_RATE_LIMIT", "").strip() or "10 per minute",
+        "PASSWORD_CHECK_RATE_LIMIT": (
+            env.get("PASSWORD_CHECK_RATE_LIMIT", "").strip() or "5 per minute"
+        ),
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "").strip() or "memory://",
         "RATELIMIT_ENABLED": env.get("RATELIMIT_ENABLED", "true").lower() != "false",
         "RATELIMIT_HEADERS_ENABLED": False,

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app
 from flask_limiter.errors import RateLimitExceeded
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -229,11 +229,9 @@ def handle_integrity_error(error: IntegrityError) -> Response:
 def handle_database_error(error: DBAPIError | PoolTimeoutError) -> Response:
     """Answer a database outage (refused connection, timeout, lost server) with 503."""
     _roll_back()
-    log.error(
-        "database unavailable: %s (request %s)",
-        error.__class__.__name__,
-        g.get("request_id", "-"),
-    )
+    # The driver's first line says why ("no such table: users", "Connection refused").
+    reason = str(getattr(error, "orig", None) or error).split("\n", 1)[0]
+    log.error("database unavailable: %s: %s", error.__class__.__name__, reason)
     return problem(503, "service_unavailable", DETAILS_BY_STATUS[503], headers={"Retry-After": "5"})
 
 
@@ -245,9 +243,9 @@ def handle_data_error(error: DataError) -> Response:
 
 
 def handle_unexpected(_error: Exception) -> Response:
-    """Answer any other exception with a bare 500, logging it with the request id."""
+    """Answer any other exception with a bare 500, logging it (with the request id field)."""
+    log.exception("unhandled error")
     _roll_back()
-    log.exception("unhandled error (request %s)", g.get("request_id", "-"))
     return problem(500, "internal_error", DETAILS_BY_STATUS[500])
 
 

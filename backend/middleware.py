@@ -9,9 +9,10 @@ import re
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, g, has_request_context, request
 from flask_cors import CORS
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -38,8 +39,49 @@ EXPOSED_HEADERS = [
 ]
 RATE_LIMIT_POLICY_NAME = "auth"
 EMPTY_STATUSES = frozenset({204, 304})
+# Sent only when a trusted proxy says the request came over HTTPS: a year, no preload (that
+# list is an operator's decision about the whole domain).
+HSTS = "max-age=31536000; includeSubDomains"
+# Control characters (Unicode Cc) and the Unicode line separators: any of them in a text log
+# line could end it and start a forged one.
+UNSAFE_LOG_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+# The format of werkzeug's request line (`WSGIRequestHandler.log_request`).
+WERKZEUG_REQUEST_LINE = '"%s" %s %s'
 
 request_log = logging.getLogger("tasktracker.request")
+
+
+def rfc3339(record: logging.LogRecord) -> str:
+    """Return the record's time as the API writes times: UTC, microseconds, `Z`."""
+    return datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def escape_control_characters(text: str) -> str:
+    r"""Write control characters as Python escapes (`\n`, `\x1b`, `\u2028`): one line stays one."""
+    return UNSAFE_LOG_CHARACTERS.sub(lambda match: match[0].encode("unicode_escape").decode(), text)
+
+
+class RequestIdFilter(logging.Filter):
+    """Give every record logged during a request its `request_id` as a structured field."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Add `request_id` to the record's fields (keeping one it already has); keep it."""
+        fields = getattr(record, "fields", {})
+        if has_request_context() and "request_id" in g and "request_id" not in fields:
+            record.fields = {**fields, "request_id": g.request_id}
+        return True
+
+
+class WerkzeugRequestLineFilter(logging.Filter):
+    """Drop the development server's own line per request: the app logs each request once.
+
+    Werkzeug logs its start-up banner and errors through the same logger; they pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but werkzeug's request line (`… "GET / HTTP/1.1" 200 -`)."""
+        return not str(record.msg).endswith(WERKZEUG_REQUEST_LINE)
 
 
 class JSONFormatter(logging.Formatter):
@@ -48,7 +90,7 @@ class JSONFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render the record, with the request fields a request log line carries."""
         entry: dict[str, Any] = {
-            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "time": rfc3339(record),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -60,28 +102,41 @@ class JSONFormatter(logging.Formatter):
 
 
 class KeyValueFormatter(logging.Formatter):
-    """Format a log record as `message key=value …` for people reading a terminal."""
+    """Format a log record as `time level logger message key=value …` for a terminal.
+
+    The message and the values are escaped, so that no request can forge a line; a traceback
+    follows on lines of its own, each indented, so that only a record starts a line.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
-        """Render the record with its request fields appended."""
-        line = super().format(record)
+        """Render the record on one line, then its traceback (if any) indented below it."""
+        line = f"{rfc3339(record)} {record.levelname} {record.name} {record.getMessage()}"
         fields = getattr(record, "fields", {})
         if fields:
             line += " " + " ".join(f"{key}={value}" for key, value in fields.items())
+        line = escape_control_characters(line)
+        if record.exc_info:
+            for trace_line in self.formatException(record.exc_info).splitlines():
+                line += "\n  " + escape_control_characters(trace_line)
         return line
 
 
 def configure_logging(app: Flask) -> None:
     """Send the app's logs to stderr, as JSON in production."""
     handler = logging.StreamHandler(sys.stderr)
-    if app.config["LOG_JSON"]:
-        handler.setFormatter(JSONFormatter())
-    else:
-        handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(JSONFormatter() if app.config["LOG_JSON"] else KeyValueFormatter())
+    handler.addFilter(RequestIdFilter())
     root = logging.getLogger("tasktracker")
     root.handlers[:] = [handler]
     root.setLevel(app.config["LOG_LEVEL"])
     root.propagate = False
+
+
+def quiet_development_server() -> None:
+    """Leave the request log to the app under `flask run` (werkzeug would log each twice)."""
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, WerkzeugRequestLineFilter) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(WerkzeugRequestLineFilter())
 
 
 def assign_request_id() -> None:
@@ -130,6 +185,8 @@ def finish_response(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers.setdefault("Cache-Control", "no-store")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
+    if current_app.config["PROXY_COUNT"] and request.scheme == "https":
+        response.headers["Strict-Transport-Security"] = HSTS
     if response.status_code in EMPTY_STATUSES or (
         request.method == "OPTIONS" and not response.content_length
     ):
@@ -158,7 +215,9 @@ def answer_preflight() -> Response | None:
     """Answer every CORS preflight under /api/ with 204, even where no route matches.
 
     Flask answers OPTIONS only for routes that exist; without this a browser could never read
-    the 404 of an unknown path, as its preflight would fail first. Flask-CORS adds the headers.
+    the 404 of an unknown path, as its preflight would fail first. Flask-CORS adds the headers
+    for an allowed origin; any other origin gets the same 204 without them (so the browser
+    refuses), whether or not `CORS_ORIGINS` allows any origin at all.
     """
     if (
         request.method == "OPTIONS"
@@ -182,9 +241,9 @@ def register_middleware(app: Flask) -> None:
     app.before_request(assign_request_id)
     app.before_request(limit_streamed_body)
     app.after_request(finish_response)
+    app.before_request(answer_preflight)
     origins = app.config["CORS_ORIGINS"]
     if origins:
-        app.before_request(answer_preflight)
         app.after_request(vary_on_origin)
         CORS(
             app,

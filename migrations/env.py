@@ -1,14 +1,20 @@
-"""Alembic environment: the target is the models' metadata, the URL the app's configuration."""
+"""Alembic environment: the target is the models' metadata, the URL `DATABASE_URL` alone.
+
+`uv run alembic upgrade head` needs nothing but the database URL (no signing key): a release
+step can run with the database credentials only. It logs each revision it applies.
+"""
 
 from __future__ import annotations
 
+import sys
+from logging.config import fileConfig
 from typing import Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import create_engine, pool
 
-from backend.config import load_config
+from backend.config import ConfigError, migration_database_url
 from backend.extensions import db
 from backend.models import UTCDateTime
 
@@ -25,8 +31,13 @@ def render_item(type_: str, obj: object, _context: AutogenContext) -> str | Lite
 
 
 def database_url() -> str:
-    """Return the URL given by the caller (tests, the app) or by the app's configuration."""
-    return config.attributes.get("database_url") or load_config()["SQLALCHEMY_DATABASE_URI"]
+    """Return the URL given by the caller (tests, the app), else `DATABASE_URL`."""
+    if "database_url" in config.attributes:
+        return config.attributes["database_url"]
+    try:
+        return migration_database_url()
+    except ConfigError as error:
+        sys.exit(error.one_line())
 
 
 def run_migrations_offline() -> None:
@@ -68,6 +79,9 @@ def _run(connection: object) -> None:
         context.run_migrations()
 
 
+# The alembic command logs through alembic.ini; the app (backend.migrate) keeps its own logging.
+if config.config_file_name is not None and config.attributes.get("configure_logging", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
 if context.is_offline_mode():
     run_migrations_offline()
 else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from backend.extensions import db
 from backend.migrate import alembic_config
 
 PASSWORD = "Correct-Horse-9"
+# Every setup but development needs a key of its own: the suite makes one per run.
+TEST_JWT_SECRET = secrets.token_urlsafe(32)
 # Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
 CHEAP_ARGON2 = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 1024, "ARGON2_PARALLELISM": 1}
 # The fields of a task, as the API shows one.
@@ -93,6 +96,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
         settings: dict[str, Any] = {
             "APP_ENV": "testing",
             "DATABASE_URL": database_url,
+            "JWT_SECRET_KEY": TEST_JWT_SECRET,
             "AUTH_RATE_LIMIT": "1000 per minute",
             "RATELIMIT_STORAGE_URI": "memory://",
             "CORS_ORIGINS": "http://localhost:5173",

@@ -10,17 +10,25 @@ import pytest
 
 from backend import config as config_module
 from backend.app import create_app
-from backend.config import DEV_JWT_SECRET, ENV_VARIABLES, ConfigError, load_config
+from backend.config import (
+    DEV_CORS_ORIGIN,
+    ENV_FILE_VARIABLE,
+    ENV_VARIABLES,
+    ConfigError,
+    load_config,
+)
 from backend.database import dispose_engines
 from tests.conftest import PASSWORD, AppFactory, AuthActions
 
 STRONG_SECRET = "s" * 32
+# The key that backend/config.py once shipped for development: no server may accept it.
+PUBLISHED_KEY = "development-only-key-never-use-in-production-0123456789"
 
 
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Start from an empty environment and a project root without `.env`; return that root."""
-    for name in ENV_VARIABLES:
+    for name in (*ENV_VARIABLES, ENV_FILE_VARIABLE):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(config_module, "PROJECT_ROOT", tmp_path)
     return tmp_path
@@ -30,7 +38,7 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Pat
 CONTRACT_VARIABLES = [
     ("APP_ENV", "testing", "APP_ENV", "testing"),
     ("DATABASE_URL", "sqlite:////tmp/x.db", "SQLALCHEMY_DATABASE_URI", "sqlite:////tmp/x.db"),
-    ("JWT_SECRET_KEY", STRONG_SECRET, "JWT_SECRET_KEY", STRONG_SECRET),
+    ("JWT_SECRET_KEY", "j" * 40, "JWT_SECRET_KEY", "j" * 40),
     ("JWT_ACCESS_TOKEN_EXPIRES", "60", "JWT_ACCESS_TOKEN_EXPIRES", 60),
     ("JWT_REFRESH_TOKEN_EXPIRES", "3600", "JWT_REFRESH_TOKEN_EXPIRES", 3600),
     (
@@ -49,6 +57,7 @@ CONTRACT_VARIABLES = [
     ("LOG_LEVEL", "debug", "LOG_LEVEL", "DEBUG"),
 ]
 OTHER_VARIABLES = [
+    ("PASSWORD_CHECK_RATE_LIMIT", "3 per hour", "PASSWORD_CHECK_RATE_LIMIT", "3 per hour"),
     ("LOG_JSON", "true", "LOG_JSON", True),
     ("RATELIMIT_ENABLED", "false", "RATELIMIT_ENABLED", False),
     ("PROXY_COUNT", "2", "PROXY_COUNT", 2),
@@ -68,21 +77,32 @@ def test_every_contract_variable_is_known() -> None:
 def test_variable_is_read_from_the_environment(
     monkeypatch: pytest.MonkeyPatch, name: str, raw: str, key: str, expected: Any
 ) -> None:
+    monkeypatch.setenv("JWT_SECRET_KEY", STRONG_SECRET)  # APP_ENV=testing needs a key
     monkeypatch.setenv(name, raw)
     assert load_config()[key] == expected
 
 
 @pytest.mark.parametrize(("name", "raw", "key", "expected"), ALL_VARIABLES)
 def test_variable_is_read_from_overrides(name: str, raw: str, key: str, expected: Any) -> None:
-    assert load_config({name: raw})[key] == expected
+    assert load_config({"JWT_SECRET_KEY": STRONG_SECRET, name: raw})[key] == expected
 
 
 @pytest.mark.parametrize(("name", "raw", "key", "expected"), ALL_VARIABLES)
 def test_variable_is_read_from_dotenv_file(
     isolated_environment: Path, name: str, raw: str, key: str, expected: Any
 ) -> None:
-    (isolated_environment / ".env").write_text(f"{name}={raw}\n")
+    (isolated_environment / ".env").write_text(f"JWT_SECRET_KEY={STRONG_SECRET}\n{name}={raw}\n")
     assert load_config()[key] == expected
+
+
+def test_the_env_file_can_be_named_by_tasktracker_env_file(
+    isolated_environment: Path, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: Any
+) -> None:
+    (isolated_environment / ".env").write_text("AUTH_RATE_LIMIT=1 per second\n")
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "staging.env"
+    elsewhere.write_text("AUTH_RATE_LIMIT=2 per second\n")
+    monkeypatch.setenv(ENV_FILE_VARIABLE, str(elsewhere))
+    assert load_config()["AUTH_RATE_LIMIT"] == "2 per second"
 
 
 def test_environment_beats_dotenv_and_overrides_beat_both(
@@ -107,15 +127,13 @@ def test_defaults_from_the_contract_table(isolated_environment: Path) -> None:
     assert config["SQLALCHEMY_DATABASE_URI"] == (
         f"sqlite:///{isolated_environment / 'instance' / 'tasktracker.db'}"
     )
-    assert config["JWT_SECRET_KEY"] == DEV_JWT_SECRET
+    key_file = isolated_environment / "instance" / "jwt-secret"
+    assert config["JWT_SECRET_KEY"] == key_file.read_text()
     assert config["JWT_ACCESS_TOKEN_EXPIRES"] == 900
     assert config["JWT_REFRESH_TOKEN_EXPIRES"] == 2_592_000
-    assert "http://localhost:5173" in config["CORS_ORIGINS"]
-    assert "http://localhost:3000" in config["CORS_ORIGINS"]
-    assert all(
-        o.startswith(("http://localhost:", "http://127.0.0.1:")) for o in config["CORS_ORIGINS"]
-    )
+    assert config["CORS_ORIGINS"] == [DEV_CORS_ORIGIN]
     assert config["AUTH_RATE_LIMIT"] == "10 per minute"
+    assert config["PASSWORD_CHECK_RATE_LIMIT"] == "5 per minute"
     assert config["RATELIMIT_STORAGE_URI"] == "memory://"
     assert config["LOG_LEVEL"] == "INFO"
     assert config["LOG_JSON"] is False
@@ -158,13 +176,13 @@ def test_production_defaults() -> None:
 
 
 def test_testing_environment_sets_testing_and_does_not_migrate() -> None:
-    config = load_config({"APP_ENV": "testing"})
+    config = load_config({"APP_ENV": "testing", "JWT_SECRET_KEY": STRONG_SECRET})
     assert config["TESTING"] is True
     assert config["AUTO_MIGRATE"] is False
 
 
 def test_development_on_postgresql_does_not_auto_migrate() -> None:
-    config = load_config({"DATABASE_URL": "postgresql+psycopg://u@db/x"})
+    config = load_config({"APP_ENV": "development", "DATABASE_URL": "postgresql+psycopg://u@db/x"})
     assert config["AUTO_MIGRATE"] is False
     options = config["SQLALCHEMY_ENGINE_OPTIONS"]
     # Idle connections are pinged by backend.app's checkout hook instead of pool_pre_ping.
@@ -291,4 +309,4 @@ def test_secret_key_signs_tokens(make_app: AppFactory) -> None:
     token = auth.login("signed@example.com").get_json()["access_token"]
     assert pyjwt.decode(token, STRONG_SECRET, algorithms=["HS256"])["type"] == "access"
     with pytest.raises(pyjwt.InvalidSignatureError):
-        pyjwt.decode(token, DEV_JWT_SECRET, algorithms=["HS256"])
+        pyjwt.decode(token, PUBLISHED_KEY, algorithms=["HS256"])

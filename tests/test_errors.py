@@ -241,7 +241,7 @@ def test_unexpected_exception_is_500_without_details_and_logged(
     errors = [r for r in caplog.records if r.name == "tasktracker.errors"]
     assert len(errors) == 1
     assert errors[0].levelno == logging.ERROR
-    assert "req-500" in errors[0].getMessage()
+    assert errors[0].fields == {"request_id": "req-500"}  # type: ignore[attr-defined]
     assert errors[0].exc_info is not None
     assert errors[0].exc_info[0] is RuntimeError
 
@@ -316,5 +316,6 @@ def test_database_outage_is_503_quickly(
     assert "127.0.0.1" not in text
     assert "nonexistent" not in text
     assert any(
-        r.name == "tasktracker.errors" and "outage-1" in r.getMessage() for r in caplog.records
+        r.name == "tasktracker.errors" and r.fields == {"request_id": "outage-1"}  # type: ignore[attr-defined]
+        for r in caplog.records
     )

@@ -253,7 +253,8 @@ def test_json_log_lines_when_log_json_is_on(
     assert "time" in requests[0]
     (error,) = [e for e in entries if e["logger"] == "tasktracker.errors"]
     assert error["level"] == "ERROR"
-    assert "json-2" in error["message"]
+    assert error["request_id"] == "json-2"  # a field, not a part of the message
+    assert error["message"] == "unhandled error"
     assert "ZeroDivisionError" in error["exception"]
 
 

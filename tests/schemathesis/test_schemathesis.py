@@ -61,7 +61,7 @@ from schemathesis.openapi.checks import (
 )
 
 from backend.app import create_app
-from tests.conftest import PASSWORD, AppFactory, AuthActions
+from tests.conftest import PASSWORD, TEST_JWT_SECRET, AppFactory, AuthActions
 
 ENABLED = os.environ.get("TEST_SCHEMATHESIS") == "1"
 # Collected and reported as skipped without TEST_SCHEMATHESIS=1 (a module-level pytest.skip
@@ -145,7 +145,9 @@ EXAMPLE_TIME = "2026-11-25T12:00:00.000000Z"
 
 def load_schema() -> Any:
     """Load the OpenAPI document from an app of its own (serving it touches no database)."""
-    app = create_app({"APP_ENV": "testing", "DATABASE_URL": "sqlite://"})
+    app = create_app(
+        {"APP_ENV": "testing", "DATABASE_URL": "sqlite://", "JWT_SECRET_KEY": TEST_JWT_SECRET}
+    )
     config = schemathesis.Config.from_dict(CONFIG)
     schema = schemathesis.openapi.from_wsgi(f"{API}/openapi.json", app, config=config)
     schema.hook(filter_query)
