@@ -31,12 +31,13 @@ ENV_VARIABLES = (
     "GUNICORN_MAX_REQUESTS",
     "GUNICORN_MAX_REQUESTS_JITTER",
     "GUNICORN_CONTROL_SOCKET",
+    "PROMETHEUS_MULTIPROC_DIR",
     "LOG_LEVEL",
 )
 
 load_dotenv(env_file(), override=False)
 try:
-    load_config()
+    settings = load_config()
 except ConfigError as error:
     sys.exit(error.one_line())
 
@@ -46,6 +47,16 @@ bind = os.environ.get(
 # Requests mostly wait on PostgreSQL, so two workers per core keep the cores busy.
 workers = int(os.environ.get("WEB_CONCURRENCY", str(multiprocessing.cpu_count() * 2)))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
+if (
+    settings["APP_ENV"] == "production"
+    and settings["RATELIMIT_STORAGE_URI"].startswith("memory://")
+    and workers > 1
+):
+    print(
+        f"tasktracker: warning: rate limits are counted per process ({workers} workers, "
+        "RATELIMIT_STORAGE_URI=memory://): set it to redis://host:port/n to count them together",
+        file=sys.stderr,
+    )
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))

@@ -169,7 +169,8 @@ def rate_limit_headers() -> dict[str, str]:
         return {}
     window = current.limit.get_expiry()
     reset = max(0, int(current.reset_at - time.time()))
-    name = RATE_LIMIT_POLICY_NAME
+    # A shared limit is named by its scope (e.g. "password"); a route's own limits are "auth".
+    name = str(current.request_args[1]) if current.shared else RATE_LIMIT_POLICY_NAME
     headers = {
         "RateLimit-Policy": f'"{name}";q={current.limit.amount};w={window}',
         "RateLimit": f'"{name}";r={max(0, current.remaining)};t={reset}',

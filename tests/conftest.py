@@ -98,6 +98,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
             "DATABASE_URL": database_url,
             "JWT_SECRET_KEY": TEST_JWT_SECRET,
             "AUTH_RATE_LIMIT": "1000 per minute",
+            "PASSWORD_CHECK_RATE_LIMIT": "1000 per minute",
             "RATELIMIT_STORAGE_URI": "memory://",
             "CORS_ORIGINS": "http://localhost:5173",
             **CHEAP_ARGON2,

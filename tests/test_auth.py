@@ -30,6 +30,7 @@ PUBLIC_ROUTES = {
     f"{API}/auth/register",
     f"{API}/auth/login",
     f"{API}/health",
+    API,
     f"{API}/openapi.json",
 }
 

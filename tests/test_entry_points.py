@@ -132,3 +132,22 @@ def test_gunicorn_reads_the_env_file_and_the_environment_wins(
     assert re.search(r"^\s+workers: 1$", log, re.MULTILINE), log
     assert f"Listening at: http://127.0.0.1:{port}" in log
     assert log.count("Booting worker") == 1
+
+
+@pytest.mark.parametrize(
+    ("workers", "storage", "warned"),
+    [("2", "memory://", True), ("1", "memory://", False), ("2", "redis://127.0.0.1:1/0", False)],
+)
+def test_gunicorn_warns_when_limits_are_counted_per_process(
+    project: Path, workers: str, storage: str, warned: bool
+) -> None:
+    env = clean_environment(
+        APP_ENV="production",
+        JWT_SECRET_KEY="k" * 40,
+        DATABASE_URL=f"sqlite:///{project / 'check.db'}",
+        WEB_CONCURRENCY=workers,
+        RATELIMIT_STORAGE_URI=storage,
+    )
+    checked = run(f"{GUNICORN} --check-config", project, env)
+    assert checked.returncode == 0, checked.stderr
+    assert ("rate limits are counted per process" in checked.stderr) is warned

@@ -44,3 +44,13 @@ def test_health_is_503_when_the_database_is_unreachable(make_app: AppFactory, ur
         body = assert_problem(response, 503, "service_unavailable")
         assert "database" not in body or body.get("database") != "ok"
         assert response.headers["Retry-After"].isdigit()
+
+
+@pytest.mark.parametrize("path", ["/", "/api/v1"])
+def test_the_roots_point_at_the_docs(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 200
+    links = response.get_json()
+    assert links["docs"] == "/api/v1/docs"
+    for name in ("docs", "openapi", "health"):
+        assert client.get(links[name]).status_code == 200, name

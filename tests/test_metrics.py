@@ -116,14 +116,21 @@ def test_metrics_is_not_in_the_openapi_document(client: FlaskClient) -> None:
 @pytest.mark.parametrize("token", ["", "   "])
 def test_blank_metrics_token_turns_metrics_off(token: str) -> None:
     """A blank METRICS_TOKEN means no metrics."""
-    assert load_config({"APP_ENV": "testing", "METRICS_TOKEN": token})["METRICS_TOKEN"] == ""
+    assert (
+        load_config({"APP_ENV": "testing", "JWT_SECRET_KEY": "k" * 40, "METRICS_TOKEN": token})[
+            "METRICS_TOKEN"
+        ]
+        == ""
+    )
 
 
 def test_short_metrics_token_is_refused() -> None:
     """A token short enough to guess is refused at start, with a one-line reason."""
     with pytest.raises(ConfigError, match="METRICS_TOKEN must be at least 32 characters"):
-        load_config({"APP_ENV": "testing", "METRICS_TOKEN": "t" * 31})
-    assert load_config({"APP_ENV": "testing", "METRICS_TOKEN": "t" * 32})["METRICS_TOKEN"]
+        load_config({"APP_ENV": "testing", "JWT_SECRET_KEY": "k" * 40, "METRICS_TOKEN": "t" * 31})
+    assert load_config(
+        {"APP_ENV": "testing", "JWT_SECRET_KEY": "k" * 40, "METRICS_TOKEN": "t" * 32}
+    )["METRICS_TOKEN"]
 
 
 # ------------------------------------------------------------------------ with the token

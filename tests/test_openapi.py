@@ -169,6 +169,7 @@ def test_tags_group_routes_by_resource(document: dict[str, Any]):
 
 
 PUBLIC = {
+    ("GET", "/api/v1"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
     ("GET", "/api/v1/health"),

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from backend.services.users import register_user
-from tests.conftest import PASSWORD, assert_problem
+from tests.conftest import PASSWORD, AppFactory, AuthActions, assert_problem
 
 API = "/api/v1"
 REGISTER, LOGIN, ME = f"{API}/auth/register", f"{API}/auth/login", f"{API}/auth/me"
@@ -171,3 +171,21 @@ def test_limits_can_be_switched_off(make_app: Callable[..., Flask]):
     statuses = [post(client, LOGIN).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     assert "RateLimit" not in client.post(LOGIN, json={"email": "x@example.com"}).headers
+
+
+def test_password_checks_are_limited_per_user(make_app: AppFactory) -> None:
+    """POST /auth/password and DELETE /auth/me share one counter per user: 429 past it."""
+    app = make_app(PASSWORD_CHECK_RATE_LIMIT="2 per minute")
+    auth = AuthActions(app.test_client())
+    user, other = auth.user(), auth.user()
+    wrong = {"current_password": "Wrong-Horse-1", "new_password": "Another-Horse-10"}
+    for _ in range(2):
+        refused = user.post("/api/v1/auth/password", json=wrong)
+        assert_problem(refused, 401, "invalid_credentials")
+        assert refused.headers["RateLimit-Policy"] == '"password";q=2;w=60'
+    limited = user.delete("/api/v1/auth/me", json={"password": user.password})
+    assert_problem(limited, 429, "rate_limited")
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert user.get("/api/v1/auth/me").status_code == 200  # the account was not deleted
+    # Another user's checks are counted apart.
+    assert_problem(other.post("/api/v1/auth/password", json=wrong), 401, "invalid_credentials")

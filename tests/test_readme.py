@@ -55,7 +55,14 @@ def readme_commands(text: str) -> list[str]:
     return commands
 
 
-COMMANDS = readme_commands((ROOT / "README.md").read_text())
+README = (ROOT / "README.md").read_text()
+COMMANDS = readme_commands(README)
+# The Deploying section's blocks are run whole, as written, by the slow-client suite.
+DEPLOYING = readme_commands(README.split("\n## Deploying\n", 1)[1].split("\n## ", 1)[0])
+DEPLOYING_RUNNER = (
+    "tests/slowclient/deployment.py",
+    ('section = text.split("\\n## Deploying\\n", 1)', "deploying_blocks()"),
+)
 
 
 def test_the_readme_has_commands() -> None:
@@ -67,8 +74,9 @@ def test_the_readme_has_commands() -> None:
 def test_readme_command_is_run_by_a_test_or_ci(command: str) -> None:
     if command in NOT_RUN:
         pytest.skip(f"not run in CI: {NOT_RUN[command]}")
-    assert command in RUN_BY, f"nothing runs {command!r}: run it in a test or .ci/run, list it"
-    path, evidence = RUN_BY[command]
+    runner = DEPLOYING_RUNNER if command in DEPLOYING else RUN_BY.get(command)
+    assert runner, f"nothing runs {command!r}: run it in a test or .ci/run, list it"
+    path, evidence = runner
     source = (ROOT / path).read_text()
     for text in evidence:
         assert text in source, f"{path} no longer runs {command!r} ({text!r} is gone)"
@@ -76,6 +84,11 @@ def test_readme_command_is_run_by_a_test_or_ci(command: str) -> None:
 
 def test_every_listed_command_is_still_in_the_readme() -> None:
     assert set(RUN_BY) | set(NOT_RUN) <= set(COMMANDS)
+
+
+def test_ci_runs_the_deploying_commands() -> None:
+    assert DEPLOYING, "the Deploying section lost its commands"
+    assert "tests/slowclient" in (ROOT / ".ci/run").read_text()
 
 
 def test_comments_and_continuations_are_read_as_a_shell_would() -> None:

@@ -38,3 +38,5 @@ def register_blueprints(app: Flask) -> None:
     )
     for blueprint in (auth.bp, tasks.bp, categories.bp, service.bp):
         api.register_blueprint(blueprint, url_prefix=API_PREFIX)
+    # The site's root points at the API (it is not part of it, so not in its document).
+    app.add_url_rule("/", "root", service.index)

@@ -31,6 +31,21 @@ def auth_rate_limit() -> str:
     return current_app.config["AUTH_RATE_LIMIT"]
 
 
+def password_check_rate_limit() -> str:
+    """Return the configured limit on password checks (other than login) per user."""
+    return current_app.config["PASSWORD_CHECK_RATE_LIMIT"]
+
+
+def user_key() -> str:
+    """Count a rate limit per user (the request's verified token names them)."""
+    return f"user:{current_user_id()}"
+
+
+# One counter per user for every check of the password outside login: a stolen access token
+# must not brute-force it through POST /auth/password and DELETE /auth/me.
+password_checks = limiter.shared_limit(password_check_rate_limit, "password", key_func=user_key)
+
+
 @bp.post("/auth/register")  # type: ignore[arg-type] (flask-smorest serializes the user)
 @limiter.limit(auth_rate_limit)
 @bp.arguments(RegisterSchema)
@@ -128,9 +143,10 @@ def logout_all() -> None:
 
 @bp.post("/auth/password")
 @jwt_required()
+@password_checks
 @bp.arguments(PasswordChangeSchema)
-@bp.response(204)
-@bp.problems(401, 413, 415)
+@bp.response(204, headers=RATE_LIMITED)
+@bp.problems(401, 413, 415, 429)
 def change_password(body: dict[str, str]) -> None:
     """Change your password (other sessions are revoked)."""
     accounts.change_password(
@@ -140,9 +156,10 @@ def change_password(body: dict[str, str]) -> None:
 
 @bp.delete("/auth/me")
 @jwt_required()
+@password_checks
 @bp.arguments(AccountDeleteSchema)
-@bp.response(204)
-@bp.problems(401, 413, 415)
+@bp.response(204, headers=RATE_LIMITED)
+@bp.problems(401, 413, 415, 429)
 def delete_me(body: dict[str, str]) -> None:
     """Delete your account and all its data."""
     accounts.delete_account(current_user_id(), body["password"])

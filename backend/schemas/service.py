@@ -10,3 +10,12 @@ class HealthSchema(Schema):
 
     status = fields.String(required=True, metadata={"example": "ok"})
     database = fields.String(required=True, metadata={"example": "ok"})
+
+
+class IndexSchema(Schema):
+    """Where to start: the API's documentation, its OpenAPI document and its health."""
+
+    name = fields.String(required=True, metadata={"example": "TaskTracker API"})
+    docs = fields.String(required=True, metadata={"example": "/api/v1/docs"})
+    openapi = fields.String(required=True, metadata={"example": "/api/v1/openapi.json"})
+    health = fields.String(required=True, metadata={"example": "/api/v1/health"})

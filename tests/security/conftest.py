@@ -17,6 +17,7 @@ PUBLIC_RULES = frozenset(
         f"{API}/auth/register",
         f"{API}/auth/login",
         f"{API}/health",
+        API,
         f"{API}/openapi.json",
         f"{API}/docs",
         f"{API}/docs/assets/<path:filename>",

@@ -22,9 +22,12 @@ def protected_routes(app: Flask) -> list[Route]:
     return [route for route in api_routes(app) if route.rule not in PUBLIC_RULES]
 
 
-def test_the_only_routes_outside_the_api_are_flasks_static_files(app: Flask) -> None:
+def test_the_only_routes_outside_the_api_are_the_root_and_flasks_static_files(
+    app: Flask, client: FlaskClient
+) -> None:
     outside = {rule.rule for rule in app.url_map.iter_rules() if not rule.rule.startswith(API)}
-    assert outside <= {"/static/<path:filename>"}
+    assert outside <= {"/", "/static/<path:filename>"}
+    assert client.get("/").get_json() == client.get(API).get_json()  # it only points at the API
 
 
 def test_public_routes_answer_without_a_token(app: Flask, client: FlaskClient) -> None:
