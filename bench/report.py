@@ -1,8 +1,9 @@
 """Turn the raw wrk results of one `bench/run` into a table, targets and results.md/.json.
 
-Reads OUT/raw/: for every scenario NAME, NAME.json (written by scenario.lua's done()),
-NAME.txt (wrk's own output) and NAME.meta (key=value lines from bench/run); meta.txt (the run's
-settings) and rss-start.txt / rss-end.txt (`pid rss_kib` per gunicorn worker).
+Reads OUT/raw/: for every scenario NAME, NAME.json (written by scenario.lua's done(), or for
+scenario r by bench/probe.py), NAME.txt (wrk's own output) and NAME.meta (key=value lines from
+bench/run); meta.txt (the run's settings); rss-start.txt / rss-end.txt around the soak and
+rss-r-before.txt / rss-r-after.txt around scenario r (`pid rss_kib` per gunicorn worker).
 Prints the table and PASS/FAIL per target; writes OUT/results.md and OUT/results.json.
 Exit status 0 whether targets pass or not; 1 when an input is missing (the harness broke).
 
@@ -19,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 CEILING = "ceiling"
-RATIO_TARGETS = {"a": 0.25, "b": 0.20, "c": 0.20, "d": 0.20, "e": 0.20}
+RATIO_TARGETS = {"a": 0.25, "b": 0.20, "c": 0.20, "d": 0.20, "e": 0.20, "m": 0.25}
+PROBE = "r"  # the memory probe: no ratio, a limit on every worker's RSS growth instead
+MAX_PROBE_GROWTH_MIB = 64.0
 # Scenario f: (label, run on the 100-task user, run on the 100,000-task user).
 SCALING_PAIRS = (("page of a", "f-a-100", "f-a-100k"), ("page of b", "f-b-100", "f-b-100k"))
 MAX_SCALING = 2.0
@@ -88,6 +91,7 @@ class Report:
     scenarios: dict[str, Scenario]
     scaling: list[dict[str, Any]] = field(default_factory=list)
     memory: list[dict[str, Any]] = field(default_factory=list)
+    probe_memory: list[dict[str, Any]] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
 
 
@@ -149,6 +153,47 @@ def read_rss(path: Path) -> dict[int, int]:
     return samples
 
 
+def memory_rows(raw: Path, before_file: str, after_file: str) -> tuple[list[dict[str, Any]], bool]:
+    """Every worker's RSS before and after, with its change; and whether no worker was replaced."""
+    start, end = read_rss(raw / before_file), read_rss(raw / after_file)
+    rows = []
+    for pid in sorted(start.keys() | end.keys()):
+        before, after = start.get(pid), end.get(pid)
+        change = growth = None
+        if before is not None and after is not None:
+            change = (after - before) / before * 100 if before else None
+            growth = (after - before) / 1024
+        rows.append(
+            {
+                "pid": pid,
+                "rss_start_kib": before,
+                "rss_end_kib": after,
+                "change_pct": change,
+                "growth_mib": growth,
+            }
+        )
+    return rows, bool(start) and start.keys() == end.keys()
+
+
+def probe_target(report: Report, raw: Path) -> Target:
+    """Scenario r: did any worker grow by more than the limit over all the planned reads?"""
+    report.probe_memory, complete = memory_rows(
+        raw, f"rss-{PROBE}-before.txt", f"rss-{PROBE}-after.txt"
+    )
+    worst = max((row["growth_mib"] or 0.0 for row in report.probe_memory), default=0.0)
+    planned = int(read_key_values(raw / f"{PROBE}.meta").get("planned", "0"))
+    made = report.scenarios[PROBE].requests
+    notes = [] if complete else [" (a worker was replaced)"]
+    if made < planned:
+        notes.append(f" (only {made} of {planned} reads)")
+    return Target(
+        f"{PROBE}: worker RSS growth, {planned:,} reads with distinct unknown parameters",
+        f"max {worst:+.1f} MiB" + "".join(notes),
+        f"<= {MAX_PROBE_GROWTH_MIB:.0f} MiB",
+        complete and made >= planned > 0 and worst <= MAX_PROBE_GROWTH_MIB,
+    )
+
+
 def build(out: Path) -> Report:
     """Load every input and evaluate the targets."""
     raw = out / "raw"
@@ -159,7 +204,8 @@ def build(out: Path) -> Report:
     report = Report(meta, {name: load_scenario(raw, name) for name in names})
     ceiling_rps = report.scenarios[CEILING].rps
     for scenario in report.scenarios.values():
-        scenario.ratio = scenario.rps / ceiling_rps if ceiling_rps else None
+        if scenario.name != PROBE:
+            scenario.ratio = scenario.rps / ceiling_rps if ceiling_rps else None
 
     for name, minimum in RATIO_TARGETS.items():
         if name in report.scenarios:
@@ -201,17 +247,8 @@ def build(out: Path) -> Report:
         )
     )
 
-    start, end = read_rss(raw / "rss-start.txt"), read_rss(raw / "rss-end.txt")
-    worst = 0.0
-    for pid in sorted(start.keys() | end.keys()):
-        before, after = start.get(pid), end.get(pid)
-        change = (after - before) / before * 100 if before and after else None
-        if change is not None:
-            worst = max(worst, abs(change))
-        report.memory.append(
-            {"pid": pid, "rss_start_kib": before, "rss_end_kib": after, "change_pct": change}
-        )
-    complete = bool(start) and start.keys() == end.keys()
+    report.memory, complete = memory_rows(raw, "rss-start.txt", "rss-end.txt")
+    worst = max((abs(row["change_pct"] or 0.0) for row in report.memory), default=0.0)
     report.targets.append(
         Target(
             "worker RSS flat over the soak",
@@ -220,12 +257,30 @@ def build(out: Path) -> Report:
             complete and worst <= MAX_RSS_CHANGE,
         )
     )
+    if PROBE in report.scenarios:
+        report.targets.append(probe_target(report, raw))
     return report
 
 
 def verdict(passed: bool) -> str:
     """Render a target's outcome."""
     return "PASS" if passed else "FAIL"
+
+
+def memory_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Render per-worker RSS rows as a Markdown table."""
+    lines = [
+        "| worker pid | RSS before MiB | RSS after MiB | change | growth MiB |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        before, after, change = row["rss_start_kib"], row["rss_end_kib"], row["change_pct"]
+        start_mib = f"{before / 1024:.1f}" if before else "gone"
+        end_mib = f"{after / 1024:.1f}" if after else "gone"
+        shown = f"{change:+.1f} %" if change is not None else "n/a"
+        growth = f"{row['growth_mib']:+.1f}" if row["growth_mib"] is not None else "n/a"
+        lines.append(f"| {row['pid']} | {start_mib} | {end_mib} | {shown} | {growth} |")
+    return lines
 
 
 def markdown(report: Report) -> str:
@@ -257,6 +312,19 @@ def markdown(report: Report) -> str:
         )
     if any("{id}" in s.label for s in report.scenarios.values()):
         lines += ["", "`{id}`: per request, a random one of 1,000 ids of the user's tasks."]
+    if "m" in report.scenarios:
+        lines += [
+            "",
+            "m, the mixed workload: one task is one of that user's 30; each PATCH sets a new"
+            " title and the next priority (a real change), each POST creates a task.",
+        ]
+    if PROBE in report.scenarios:
+        lines += [
+            "",
+            f"{PROBE}, the memory probe: one user's page of 100 tasks with 9,000-character"
+            " descriptions, each read with a query parameter the API ignores and no read"
+            " repeats; no ratio, the target is on worker memory.",
+        ]
     if report.scaling:
         lines += [
             "",
@@ -270,19 +338,14 @@ def markdown(report: Report) -> str:
                 f"| {row['page']} | {row['p50_small_ms']:.2f} | {row['p50_big_ms']:.2f} |"
                 f" {row['ratio']:.2f} |"
             )
-    lines += [
-        "",
-        "Worker memory over the soak (scenario a):",
-        "",
-        "| worker pid | RSS start MiB | RSS end MiB | change |",
-        "|---:|---:|---:|---:|",
-    ]
-    for row in report.memory:
-        before, after, change = row["rss_start_kib"], row["rss_end_kib"], row["change_pct"]
-        start_mib = f"{before / 1024:.1f}" if before else "gone"
-        end_mib = f"{after / 1024:.1f}" if after else "gone"
-        shown = f"{change:+.1f} %" if change is not None else "n/a"
-        lines.append(f"| {row['pid']} | {start_mib} | {end_mib} | {shown} |")
+    lines += ["", "Worker memory over the soak (scenario a):", "", *memory_table(report.memory)]
+    if report.probe_memory:
+        lines += [
+            "",
+            f"Worker memory over scenario {PROBE}:",
+            "",
+            *memory_table(report.probe_memory),
+        ]
     lines += ["", "| target | measured | limit | result |", "|---|---|---|---|"]
     for target in report.targets:
         lines.append(
@@ -323,6 +386,7 @@ def as_json(report: Report) -> dict[str, Any]:
         },
         "scaling": report.scaling,
         "memory": report.memory,
+        "probe_memory": report.probe_memory,
         "targets": [vars(target) for target in report.targets],
         "all_passed": all(target.passed for target in report.targets),
     }

@@ -7,6 +7,12 @@
 --               next of low, medium, high, so that every write really changes its task
 --   WRK_IDS     comma-separated ids for "{id}"
 --   WRK_RESULT  file that done() writes the results to, as one JSON object
+--   WRK_MIX     set for scenario m, the mixed workload: a file of lines `user_id token task_id
+--               ...` (bench/seed.py writes it). Each request is then from a random one of these
+--               users and, at random, 50 % GET WRK_PATH (the list), 10 % GET WRK_MIX_FILTERED,
+--               15 % GET one of that user's tasks, 20 % PATCH one of them (a new title each
+--               time and the next priority: always a real change) and 5 % POST a task; WRK_TOKEN,
+--               WRK_BODY and WRK_IDS are not used.
 -- Every response that is not 2xx is counted (per status) by response(); the first one's
 -- status and body are kept so that a failing scenario says why.
 
@@ -24,15 +30,65 @@ if body ~= "" then
    wrk.headers["Content-Type"] = "application/json"
 end
 
+local priorities = {"low", "medium", "high"}
+local mix_file = os.getenv("WRK_MIX") or ""
 local prefix, suffix = path:match("^(.-){id}(.*)$")
 local templated = body:find("{n}", 1, true) or body:find("{priority}", 1, true)
-if prefix or templated then
+if mix_file ~= "" then
+   local filtered = assert(os.getenv("WRK_MIX_FILTERED"), "WRK_MIX_FILTERED is not set")
+   local users = {}
+   for line in io.lines(mix_file) do
+      local fields = {}
+      for field in line:gmatch("%S+") do
+         fields[#fields + 1] = field
+      end
+      if #fields > 0 then
+         assert(#fields >= 3, "WRK_MIX: a line without task ids: " .. line)
+         local ids = {}
+         for i = 3, #fields do
+            ids[#ids + 1] = fields[i]
+         end
+         local bearer = "Bearer " .. fields[2]
+         users[#users + 1] = {
+            ids = ids,
+            read = {Authorization = bearer},
+            write = {Authorization = bearer, ["Content-Type"] = "application/json"},
+         }
+      end
+   end
+   assert(#users > 0, "WRK_MIX names no users: " .. mix_file)
+   local collection = path:match("^[^?]*") -- /api/v1/tasks
+   local started = os.time()
+   local n = 0
+
+   function request()
+      n = n + 1
+      local user = users[math.random(#users)]
+      local pick = math.random(100)
+      if pick <= 50 then
+         return wrk.format("GET", path, user.read)
+      elseif pick <= 60 then
+         return wrk.format("GET", filtered, user.read)
+      end
+      local task = collection .. "/" .. user.ids[math.random(#user.ids)]
+      if pick <= 75 then
+         return wrk.format("GET", task, user.read)
+      end
+      -- unique: the run's start second, the wrk thread, and its request's number
+      local title = string.format("bench m%d-%d-%d", started, thread_number or 0, n)
+      if pick <= 95 then
+         local change = string.format('{"title": "%s", "priority": "%s"}', title,
+            priorities[n % 3 + 1])
+         return wrk.format("PATCH", task, user.write, change)
+      end
+      return wrk.format("POST", collection, user.write, string.format('{"title": "%s"}', title))
+   end
+elseif prefix or templated then
    local ids = {}
    for id in (os.getenv("WRK_IDS") or ""):gmatch("%d+") do
       ids[#ids + 1] = id
    end
    assert(not prefix or #ids > 0, "WRK_PATH has {id} but WRK_IDS is empty")
-   local priorities = {"low", "medium", "high"}
    local n = 0
 
    function request()
