@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     select,
     text,
@@ -131,6 +133,8 @@ class User(Base):
     # Moved by triggers (migration 0004) whenever one of the user's tasks or categories
     # changes: cached responses of the user's data are keyed by it (backend/cache.py).
     data_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    # True once the user followed a link mailed to `email` (see backend/services/recovery.py).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
@@ -157,6 +161,37 @@ class AuthSession(Base):
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TokenPurpose(enum.StrEnum):
+    """What a mailed one-time token allows."""
+
+    PASSWORD_RESET = "password_reset"
+    VERIFY_EMAIL = "verify_email"
+
+
+class OneTimeToken(Base):
+    """A token mailed to a user: only its SHA-256 is stored; it expires and is used once.
+
+    Issuing a token marks the user's older unused ones of the same purpose used, so only the
+    newest link works.
+    """
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_one_time_tokens_token_hash", "token_hash", unique=True),
+        CheckConstraint("purpose IN ('password_reset', 'verify_email')", name="purpose_allowed"),
+        NEVER_REUSE_IDS,
+    )
 
 
 class Task(Base):

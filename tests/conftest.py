@@ -44,7 +44,15 @@ TASK_FIELDS = frozenset(
         "completed_at",
     }
 )
-TABLES = ("idempotency_keys", "tasks", "task_counters", "categories", "auth_sessions", "users")
+TABLES = (
+    "one_time_tokens",
+    "idempotency_keys",
+    "tasks",
+    "task_counters",
+    "categories",
+    "auth_sessions",
+    "users",
+)
 _emails = itertools.count(1)
 
 
