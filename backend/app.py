@@ -14,6 +14,7 @@ from backend.config import PROJECT_ROOT, load_config
 from backend.database import init_database
 from backend.errors import register_error_handlers
 from backend.extensions import jwt, limiter
+from backend.mail import init_mail
 from backend.middleware import register_middleware
 from backend.migrate import upgrade_database
 from backend.passwords import init_password_hasher
@@ -52,6 +53,7 @@ def register_extensions(app: Flask) -> None:
         hooks.remove(limiter._check_request_limit)
     init_password_hasher(app)
     init_response_cache(app)
+    init_mail(app)
 
 
 def register_commands(app: Flask) -> None:

@@ -202,10 +202,6 @@ def mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(
             "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each other"
         )
-    username = env.get("MAIL_USERNAME", "").strip() or None
-    password = env.get("MAIL_PASSWORD", "") or None
-    if (username is None) != (password is None):
-        raise ConfigError("MAIL_USERNAME and MAIL_PASSWORD must be set together (or neither)")
     sender = env.get("MAIL_DEFAULT_SENDER", "").strip() or DEFAULT_MAIL_SENDER
     if "@" not in parseaddr(sender)[1]:
         raise ConfigError(
@@ -216,8 +212,9 @@ def mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
         "MAIL_PORT": port,
         "MAIL_USE_TLS": use_tls,
         "MAIL_USE_SSL": use_ssl,
-        "MAIL_USERNAME": username,
-        "MAIL_PASSWORD": password,
+        # flask-mailman logs in (SMTP AUTH) only when both are set.
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip() or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", "") or None,
         "MAIL_DEFAULT_SENDER": sender,
         "MAIL_TIMEOUT": _positive_int(env, "MAIL_TIMEOUT", 5),
         # flask-mailman would pick its in-memory backend under TESTING; mail here is real SMTP.

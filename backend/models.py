@@ -166,7 +166,7 @@ class AuthSession(Base):
 class TokenPurpose(enum.StrEnum):
     """What a mailed one-time token allows."""
 
-    PASSWORD_RESET = "password_reset"
+    PASSWORD_RESET = "password_reset"  # noqa: S105  # nosec B105
     VERIFY_EMAIL = "verify_email"
 
 

@@ -25,6 +25,7 @@ from backend.auth import Principal
 from backend.database import AUTOCOMMIT_ENGINE_KEY, dispose_engines
 from backend.extensions import db
 from backend.migrate import alembic_config
+from tests.smtp import SMTPServer
 
 PASSWORD = "Correct-Horse-9"
 # Cheap Argon2 parameters keep the suite fast; the production ones are tested on their own.
@@ -264,3 +265,18 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """Return a real SMTP server (aiosmtpd on 127.0.0.1) that keeps what it receives."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(make_app: AppFactory, smtp_server: SMTPServer) -> Flask:
+    """Return the test app, sending its mail by SMTP to `smtp_server`."""
+    return make_app(**smtp_server.settings)
