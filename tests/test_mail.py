@@ -235,3 +235,15 @@ def test_bad_mail_settings_refuse_to_start_with_one_line(
     message = str(caught.value)
     assert complaint in message
     assert "\n" not in message
+
+
+def test_a_job_that_raises_is_logged_with_its_traceback(app: Flask, mail_log: Records) -> None:
+    with app.app_context():
+        g.request_id = "req-job"
+        mail.in_background("broken job", int, "not a number")
+    mail.wait_for_outbox(timeout=OUTBOX_TIMEOUT)
+
+    (record,) = [each for each in mail_log.records if each.levelno == logging.ERROR]
+    assert record.getMessage() == "broken job failed (request req-job)"
+    assert record.exc_info is not None
+    assert record.exc_info[0] is ValueError

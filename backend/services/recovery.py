@@ -4,7 +4,8 @@ A token is `secrets.token_urlsafe(32)` (256 random bits). Only its SHA-256 is st
 database alone opens no account; a plain hash (no salt, no Argon2) is enough for a value that
 random, and lets the token be looked up by its unique index. A token expires, works once, and
 issuing one marks the user's older unused ones of the same purpose used: only the newest link
-works. Mail goes out after the commit, in the background (backend/mail.py).
+works. Tokens are issued and mailed by the outbox thread (backend/mail.py), never on the
+request path.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy import func, select, update
 
 from backend.errors import Conflict, ValidationFailed
 from backend.extensions import db
-from backend.mail import require_mail, send_mail
+from backend.mail import in_background, require_mail, send_mail
 from backend.models import AuthSession, OneTimeToken, TokenPurpose, User, utcnow
 from backend.passwords import hash_password
 
@@ -71,8 +72,12 @@ def _store(user_id: int, purpose: TokenPurpose, digest: str) -> None:
     )
 
 
-def _mail_link(user: User, purpose: TokenPurpose, token: str) -> None:
-    """Mail the user the SPA link that carries `token`."""
+def _mail_link(user_id: int, purpose: TokenPurpose) -> None:
+    """Issue a token of `purpose` for the user, commit, and mail the link (an outbox job)."""
+    user = db.session.get_one(User, user_id, with_for_update=True)
+    token, digest = _new_token()
+    _store(user.id, purpose, digest)
+    db.session.commit()
     config = current_app.config
     send_mail(
         user.email,
@@ -81,6 +86,11 @@ def _mail_link(user: User, purpose: TokenPurpose, token: str) -> None:
         link=f"{config['FRONTEND_URL']}{PAGES[purpose]}?token={token}",
         expires=describe_duration(config[LIFETIMES[purpose]]),
     )
+
+
+def _queue_link(user_id: int, purpose: TokenPurpose) -> None:
+    """Have the outbox issue and mail a link of `purpose` to the user."""
+    in_background(f"{purpose.value} mail", _mail_link, user_id, purpose)
 
 
 def describe_duration(seconds: int) -> str:
@@ -92,21 +102,21 @@ def describe_duration(seconds: int) -> str:
 
 
 def request_password_reset(email: str) -> None:
-    """Mail a reset link if `email` has an account; the caller answers the same either way.
+    """Have a reset link mailed if `email` has an account; the caller answers the same either way.
 
-    Both ways generate and hash a token and look the address up, so the time differs only by
-    the token's insert; the mail itself goes out in the background.
+    The request does the same whatever the address: it hands the address to the outbox, which
+    looks it up and, for an account, issues and mails the token. Neither the answer nor its
+    time tells whether the account exists, and a database or SMTP failure is only logged.
     """
     require_mail()
-    token, digest = _new_token()
-    user = db.session.scalar(
-        select(User).where(func.lower(User.email) == email.lower()).with_for_update()
-    )
-    if user is not None:
-        _store(user.id, TokenPurpose.PASSWORD_RESET, digest)
-    db.session.commit()
-    if user is not None:
-        _mail_link(user, TokenPurpose.PASSWORD_RESET, token)
+    in_background("password_reset mail", _mail_reset_if_account, email)
+
+
+def _mail_reset_if_account(email: str) -> None:
+    """Issue and mail a reset link if `email` has an account (an outbox job)."""
+    user_id = db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
+    if user_id is not None:
+        _mail_link(user_id, TokenPurpose.PASSWORD_RESET)
 
 
 def confirm_password_reset(token: str, new_password: str) -> None:
@@ -141,26 +151,17 @@ def confirm_password_reset(token: str, new_password: str) -> None:
     db.session.commit()
 
 
-def _send_verification(user: User) -> None:
-    """Issue a verification token for the user's address, commit, and mail the link."""
-    token, digest = _new_token()
-    _store(user.id, TokenPurpose.VERIFY_EMAIL, digest)
-    db.session.commit()
-    _mail_link(user, TokenPurpose.VERIFY_EMAIL, token)
-
-
 def send_verification(user_id: int) -> None:
-    """Mail a new user the link that verifies their address (registration calls it)."""
-    _send_verification(db.session.get_one(User, user_id))
+    """Have the link that verifies a new user's address mailed (registration calls it)."""
+    _queue_link(user_id, TokenPurpose.VERIFY_EMAIL)
 
 
 def resend_verification(user_id: int) -> None:
-    """Mail a new verification link (older ones stop working); 409 once verified."""
+    """Have a new verification link mailed (older ones stop working); 409 once verified."""
     require_mail()
-    user = db.session.get_one(User, user_id)
-    if user.email_verified:
+    if db.session.get_one(User, user_id).email_verified:
         raise Conflict("This e-mail address is already verified.", code="already_verified")
-    _send_verification(user)
+    _queue_link(user_id, TokenPurpose.VERIFY_EMAIL)
 
 
 def verify_email(token: str) -> User:
