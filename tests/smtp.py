@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from backend.mail import wait_for_outbox
 
+BIND_ATTEMPTS = 5
 # How long a test waits for the app's outbox at most; sends take milliseconds.
 OUTBOX_TIMEOUT = 30.0
 
@@ -66,13 +68,27 @@ class Mailbox:
 class SMTPServer:
     """An aiosmtpd server on 127.0.0.1 and a free port, started and stopped by a fixture."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
         self.mailbox = Mailbox()
-        self.port = free_port()
+        self.port = port or free_port()
         self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
 
     def start(self) -> None:
-        """Start serving (in aiosmtpd's own thread)."""
+        """Start serving (in aiosmtpd's own thread), on another free port if this one was taken.
+
+        Other processes on the machine may take a free port between the probe and the bind.
+        """
+        for _ in range(BIND_ATTEMPTS - 1):
+            try:
+                self.controller.start()
+            except OSError as error:
+                if error.errno != errno.EADDRINUSE:
+                    raise
+                self.controller.loop.close()  # the failed start leaves its event loop open
+                self.port = free_port()
+                self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port)
+            else:
+                return
         self.controller.start()
 
     def stop(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import smtplib
 import socket
 import threading
 from collections.abc import Iterator
@@ -247,3 +248,16 @@ def test_a_job_that_raises_is_logged_with_its_traceback(app: Flask, mail_log: Re
     assert record.getMessage() == "broken job failed (request req-job)"
     assert record.exc_info is not None
     assert record.exc_info[0] is ValueError
+
+
+def test_the_test_smtp_server_moves_to_another_port_if_its_own_was_taken(
+    silent_server: int,
+) -> None:
+    server = SMTPServer(port=silent_server)
+    server.start()
+    try:
+        assert server.port != silent_server
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=OUTBOX_TIMEOUT) as client:
+            assert client.noop()[0] == 250
+    finally:
+        server.stop()
