@@ -17,6 +17,7 @@ from backend.database import init_database
 from backend.errors import register_error_handlers
 from backend.extensions import limiter
 from backend.http import register_http
+from backend.mail import init_mail
 from backend.metrics import init_metrics
 from backend.middleware import quiet_development_server, register_middleware
 from backend.migrate import upgrade_database
@@ -70,6 +71,7 @@ def register_extensions(app: Flask) -> None:
     if limiter._check_request_limit in hooks:
         hooks.remove(limiter._check_request_limit)
     init_password_hasher(app)
+    init_mail(app)
 
 
 def register_commands(app: Flask) -> None:

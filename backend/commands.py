@@ -7,12 +7,15 @@ from flask.cli import with_appcontext
 from sqlalchemy import delete
 
 from backend.extensions import db
-from backend.models import AuthSession, utcnow
+from backend.models import AuthSession, OneTimeToken, utcnow
 from backend.services.idempotency import purge_expired as purge_expired_keys
 
 
-def purge_expired_rows() -> tuple[int, int]:
-    """Delete expired or revoked sessions and expired idempotency keys; return both counts."""
+def purge_expired_rows() -> tuple[int, int, int]:
+    """Delete expired or revoked sessions, expired idempotency keys and expired mailed tokens.
+
+    Return the three counts.
+    """
     now = utcnow()
     result = db.session.execute(
         delete(AuthSession).where(
@@ -20,13 +23,17 @@ def purge_expired_rows() -> tuple[int, int]:
         )
     )
     keys = purge_expired_keys()
+    tokens = db.session.execute(delete(OneTimeToken).where(OneTimeToken.expires_at <= now))
     db.session.commit()
-    return result.rowcount, keys  # type: ignore[attr-defined]
+    return result.rowcount, keys, tokens.rowcount  # type: ignore[attr-defined]
 
 
 @click.command("purge-expired")
 @with_appcontext
 def purge_expired() -> None:
-    """Delete expired and revoked sessions and expired idempotency keys (run it daily)."""
-    sessions, keys = purge_expired_rows()
-    click.echo(f"purged {sessions} expired or revoked sessions and {keys} expired idempotency keys")
+    """Delete expired and revoked sessions, expired idempotency keys and mailed tokens (daily)."""
+    sessions, keys, tokens = purge_expired_rows()
+    click.echo(
+        f"purged {sessions} expired or revoked sessions, {keys} expired idempotency keys"
+        f" and {tokens} expired one-time tokens"
+    )

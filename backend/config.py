@@ -10,8 +10,10 @@ import secrets
 import stat
 import tempfile
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import click
 from dotenv import dotenv_values
@@ -49,8 +51,21 @@ ENV_VARIABLES = frozenset(
         "ARGON2_MEMORY_COST",
         "ARGON2_PARALLELISM",
         "METRICS_TOKEN",
+        "MAIL_SERVER",
+        "MAIL_PORT",
+        "MAIL_USE_TLS",
+        "MAIL_USE_SSL",
+        "MAIL_USERNAME",
+        "MAIL_PASSWORD",
+        "MAIL_DEFAULT_SENDER",
+        "MAIL_TIMEOUT",
+        "FRONTEND_URL",
+        "PASSWORD_RESET_EXPIRES",
+        "EMAIL_VERIFY_EXPIRES",
     }
 )
+DEFAULT_MAIL_SENDER = "TaskTracker <no-reply@localhost>"
+DEFAULT_FRONTEND_URL = "http://localhost:5173"
 
 
 class ConfigError(click.ClickException):
@@ -231,6 +246,7 @@ def load_config(overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
         "ARGON2_PARALLELISM": _positive_int(env, "ARGON2_PARALLELISM", 1),
         "AUTO_MIGRATE": app_env == "development" and database_url.startswith("sqlite"),
         "METRICS_TOKEN": _metrics_token(env),
+        **mail_settings(env),
     }
     for key, value in (overrides or {}).items():
         if key not in ENV_VARIABLES:
@@ -262,6 +278,58 @@ def _non_negative_int(env: Mapping[str, str], name: str, default: int = 0) -> in
     if not raw.isdigit():
         raise ConfigError(f"{name} must be a whole number >= 0, got {raw!r}")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    """Read an on/off setting (`true` or `false`, off when unset) or fail with a one-line reason."""
+    raw = env.get(name, "").strip().lower() or "false"
+    if raw not in ("true", "false"):
+        raise ConfigError(f"{name} must be true or false, got {raw!r}")
+    return raw == "true"
+
+
+def _frontend_url(env: Mapping[str, str]) -> str:
+    """Read the SPA's base URL (links in mails start with it), without a trailing slash."""
+    raw = env.get("FRONTEND_URL", "").strip() or DEFAULT_FRONTEND_URL
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(
+            f"FRONTEND_URL must be an http(s) URL like {DEFAULT_FRONTEND_URL}, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def mail_settings(env: Mapping[str, str]) -> dict[str, Any]:
+    """Read the SMTP settings (flask-mailman's keys) and the lifetimes of mailed links."""
+    port = _positive_int(env, "MAIL_PORT", 587)
+    if port > 65535:
+        raise ConfigError(f"MAIL_PORT must be a TCP port (1-65535), got {port}")
+    use_tls, use_ssl = _flag(env, "MAIL_USE_TLS"), _flag(env, "MAIL_USE_SSL")
+    if use_tls and use_ssl:
+        raise ConfigError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (TLS from the start) exclude each other"
+        )
+    sender = env.get("MAIL_DEFAULT_SENDER", "").strip() or DEFAULT_MAIL_SENDER
+    if "@" not in parseaddr(sender)[1]:
+        raise ConfigError(
+            f"MAIL_DEFAULT_SENDER must be an address like {DEFAULT_MAIL_SENDER!r}, got {sender!r}"
+        )
+    return {
+        "MAIL_SERVER": env.get("MAIL_SERVER", "").strip() or None,
+        "MAIL_PORT": port,
+        "MAIL_USE_TLS": use_tls,
+        "MAIL_USE_SSL": use_ssl,
+        # flask-mailman logs in (SMTP AUTH) only when both are set.
+        "MAIL_USERNAME": env.get("MAIL_USERNAME", "").strip() or None,
+        "MAIL_PASSWORD": env.get("MAIL_PASSWORD", "") or None,
+        "MAIL_DEFAULT_SENDER": sender,
+        "MAIL_TIMEOUT": _positive_int(env, "MAIL_TIMEOUT", 5),
+        # flask-mailman would pick its in-memory backend under TESTING; mail here is real SMTP.
+        "MAIL_BACKEND": "smtp",
+        "FRONTEND_URL": _frontend_url(env),
+        "PASSWORD_RESET_EXPIRES": _positive_int(env, "PASSWORD_RESET_EXPIRES", 3600),
+        "EMAIL_VERIFY_EXPIRES": _positive_int(env, "EMAIL_VERIFY_EXPIRES", 172_800),
+    }
 
 
 def engine_options(database_url: str) -> dict[str, Any]:

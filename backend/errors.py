@@ -141,6 +141,14 @@ class UnsupportedMediaType(APIError):
     detail = DETAILS_BY_STATUS[415]
 
 
+class ServiceUnavailable(APIError):
+    """A service the request needs is not there (the database, or mail in production)."""
+
+    status = 503
+    code = "service_unavailable"
+    detail = DETAILS_BY_STATUS[503]
+
+
 class UnprocessableContent(APIError):
     """The request is well-formed but cannot be processed as sent (idempotency reuse)."""
 

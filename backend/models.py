@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
     select,
 )
@@ -129,6 +131,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     name: Mapped[str | None] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # True once the user followed a link mailed to `email` (see backend/services/recovery.py).
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
         Index("uq_users_email_lower", func.lower(email), unique=True),
@@ -155,6 +159,37 @@ class AuthSession(Base):
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TokenPurpose(enum.StrEnum):
+    """What a mailed one-time token allows."""
+
+    PASSWORD_RESET = "password_reset"  # noqa: S105  # nosec B105
+    VERIFY_EMAIL = "verify_email"
+
+
+class OneTimeToken(Base):
+    """A token mailed to a user: only its SHA-256 is stored; it expires and is used once.
+
+    Issuing a token marks the user's older unused ones of the same purpose used, so only the
+    newest link works.
+    """
+
+    __tablename__ = "one_time_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("uq_one_time_tokens_token_hash", "token_hash", unique=True),
+        CheckConstraint("purpose IN ('password_reset', 'verify_email')", name="purpose_allowed"),
+        NEVER_REUSE_IDS,
+    )
 
 
 class Task(Base):

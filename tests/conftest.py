@@ -24,6 +24,7 @@ from backend.app import create_app
 from backend.database import dispose_engines
 from backend.extensions import db
 from backend.migrate import alembic_config
+from tests.smtp import SMTPServer
 
 PASSWORD = "Correct-Horse-9"
 # Every setup but development needs a key of its own: the suite makes one per run.
@@ -45,7 +46,15 @@ TASK_FIELDS = frozenset(
         "completed_at",
     }
 )
-TABLES = ("idempotency_keys", "tasks", "task_counters", "categories", "auth_sessions", "users")
+TABLES = (
+    "one_time_tokens",
+    "idempotency_keys",
+    "tasks",
+    "task_counters",
+    "categories",
+    "auth_sessions",
+    "users",
+)
 _emails = itertools.count(1)
 
 
@@ -265,3 +274,18 @@ def make_category(user: User, name: str = "Work", **fields: Any) -> dict[str, An
     response = user.post("/api/v1/categories", json={"name": name, **fields})
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SMTPServer]:
+    """Return a real SMTP server (aiosmtpd on 127.0.0.1) that keeps what it receives."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(make_app: AppFactory, smtp_server: SMTPServer) -> Flask:
+    """Return the test app, sending its mail by SMTP to `smtp_server`."""
+    return make_app(**smtp_server.settings)

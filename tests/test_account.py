@@ -228,7 +228,7 @@ def test_rename(auth: AuthActions, sent: str | None, stored: str | None) -> None
     response = auth.client.patch(ME, json={"name": sent}, headers=bearer(tokens["access_token"]))
     assert response.status_code == 200, response.get_json()
     body = response.get_json()
-    assert set(body) == {"id", "email", "name", "created_at"}
+    assert set(body) == {"id", "email", "name", "email_verified", "created_at"}
     assert body["name"] == stored
     assert body["email"] == email
     me = auth.client.get(ME, headers=bearer(tokens["access_token"])).get_json()

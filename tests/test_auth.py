@@ -82,7 +82,7 @@ def test_register_returns_the_user_without_password(client: FlaskClient):
     assert response.status_code == 201
     assert response.mimetype == "application/json"
     body = response.get_json()
-    assert set(body) == {"id", "email", "name", "created_at"}
+    assert set(body) == {"id", "email", "name", "email_verified", "created_at"}
     assert isinstance(body["id"], int)
     assert body["email"] == "ada@example.com"
     assert body["name"] == "Ada"

@@ -66,7 +66,26 @@ OTHER_VARIABLES = [
     ("ARGON2_PARALLELISM", "2", "ARGON2_PARALLELISM", 2),
     ("METRICS_TOKEN", "t" * 32, "METRICS_TOKEN", "t" * 32),
 ]
-ALL_VARIABLES = CONTRACT_VARIABLES + OTHER_VARIABLES
+# Account recovery (issue 16): SMTP by flask-mailman's keys, and the links' base and lifetimes.
+MAIL_VARIABLES = [
+    ("MAIL_SERVER", "smtp.example.com", "MAIL_SERVER", "smtp.example.com"),
+    ("MAIL_PORT", "2525", "MAIL_PORT", 2525),
+    ("MAIL_USE_TLS", "TRUE", "MAIL_USE_TLS", True),
+    ("MAIL_USE_SSL", "true", "MAIL_USE_SSL", True),
+    ("MAIL_USERNAME", "mailer", "MAIL_USERNAME", "mailer"),
+    ("MAIL_PASSWORD", "pass word", "MAIL_PASSWORD", "pass word"),
+    (
+        "MAIL_DEFAULT_SENDER",
+        "Ops <ops@example.com>",
+        "MAIL_DEFAULT_SENDER",
+        "Ops <ops@example.com>",
+    ),
+    ("MAIL_TIMEOUT", "2", "MAIL_TIMEOUT", 2),
+    ("FRONTEND_URL", "https://app.example.com/", "FRONTEND_URL", "https://app.example.com"),
+    ("PASSWORD_RESET_EXPIRES", "600", "PASSWORD_RESET_EXPIRES", 600),
+    ("EMAIL_VERIFY_EXPIRES", "86400", "EMAIL_VERIFY_EXPIRES", 86400),
+]
+ALL_VARIABLES = CONTRACT_VARIABLES + OTHER_VARIABLES + MAIL_VARIABLES
 
 
 def test_every_contract_variable_is_known() -> None:

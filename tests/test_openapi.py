@@ -313,7 +313,7 @@ def test_category_and_user_schemas(document: dict[str, Any]):
     assert created["required"] == ["name"]
     assert "required" not in body_schema(document, "PATCH", "/api/v1/categories/{category_id}")
     user = component(document, "User")
-    assert set(user["properties"]) == {"id", "email", "name", "created_at"}
+    assert set(user["properties"]) == {"id", "email", "name", "email_verified", "created_at"}
     register = body_schema(document, "POST", "/api/v1/auth/register")
     password = register["properties"]["password"]
     assert password["writeOnly"] is True

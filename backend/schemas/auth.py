@@ -120,6 +120,10 @@ class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
     email = fields.String(dump_only=True)
     name = fields.String(dump_only=True, allow_none=True)
+    email_verified = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Whether the user followed a link mailed to `email`."},
+    )
     created_at = UTCTime(dump_only=True)
 
 

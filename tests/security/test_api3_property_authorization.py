@@ -263,7 +263,7 @@ def test_no_response_exposes_secrets_tokens_or_stack_traces(make_app: AppFactory
 def test_users_are_shown_without_private_fields(auth: AuthActions, user: User) -> None:
     registered = auth.register("shown@example.com", name="Shown").get_json()
     me = user.get(f"{API}/auth/me").get_json()
-    assert set(registered) == set(me) == {"id", "email", "name", "created_at"}
+    assert set(registered) == set(me) == {"id", "email", "name", "email_verified", "created_at"}
 
 
 def test_task_and_category_representations_hold_no_owner_fields(owned: Owned) -> None:
