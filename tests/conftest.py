@@ -23,6 +23,7 @@ from sqlalchemy import create_engine, event, text
 from backend.app import create_app
 from backend.database import dispose_engines
 from backend.extensions import db
+from backend.mail import wait_for_outbox
 from backend.migrate import alembic_config
 from tests.smtp import SMTPServer
 
@@ -119,6 +120,7 @@ def make_app(database_url: str, tmp_path: Path) -> Iterator[AppFactory]:
         return app
 
     yield factory
+    wait_for_outbox()  # registration queues a mail: let it finish before the engines go
     for app in apps:
         dispose_engines(app)
 

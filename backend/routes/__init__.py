@@ -7,7 +7,9 @@ from werkzeug.routing import BaseConverter
 
 from backend.docs import register_docs
 from backend.extensions import api
-from backend.routes import auth, categories, service, tasks
+
+# `recovery` only adds its routes to `auth.bp` (one tag for accounts and tokens).
+from backend.routes import auth, categories, recovery, service, tasks  # noqa: F401
 from backend.schemas.fields import INT32_MAX
 
 API_PREFIX = "/api/v1"

@@ -14,12 +14,16 @@ from backend.extensions import db
 from backend.models import AuthSession, User, utcnow
 from backend.passwords import hash_password, needs_rehash
 from backend.passwords import verify_password as password_matches
+from backend.services.recovery import send_verification
 
 INVALID_CREDENTIALS = "The email or password is incorrect."
 
 
 def register_user(email: str, password: str, name: str | None = None) -> User:
-    """Create an account; a taken email (in any case) is 409 `email_taken`."""
+    """Create an account and have its address's verification link mailed.
+
+    A taken email (in any case) is 409 `email_taken`.
+    """
     user = User(email=email, password_hash=hash_password(password), name=name)
     db.session.add(user)
     try:
@@ -27,6 +31,7 @@ def register_user(email: str, password: str, name: str | None = None) -> User:
     except IntegrityError:
         db.session.rollback()
         raise Conflict("An account with this email already exists.", code="email_taken") from None
+    send_verification(user.id)
     return user
 
 
