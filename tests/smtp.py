@@ -100,6 +100,11 @@ class SMTPServer:
         """Return the app settings that send mail to this server."""
         return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": self.port}
 
+    def clear(self) -> None:
+        """Forget the messages received so far (the app's outbox emptied first)."""
+        wait_for_outbox(timeout=OUTBOX_TIMEOUT)
+        self.mailbox.messages.clear()
+
     def received(self) -> list[Received]:
         """Return every message received so far, once the app's outbox is empty."""
         wait_for_outbox(timeout=OUTBOX_TIMEOUT)

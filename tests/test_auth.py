@@ -29,6 +29,9 @@ TIME_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 PUBLIC_ROUTES = {
     f"{API}/auth/register",
     f"{API}/auth/login",
+    f"{API}/auth/password-reset",
+    f"{API}/auth/password-reset/confirm",
+    f"{API}/auth/verify-email",
     f"{API}/health",
     API,
     f"{API}/openapi.json",

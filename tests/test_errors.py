@@ -68,7 +68,7 @@ def user_count() -> int:
 
 @pytest.mark.parametrize(
     "path",
-    ["/api/v1/nope", "/nope", "/", "/api/v2/tasks", "/api/v1/tasks/abc", "/api/v1/tasks/-1"],
+    ["/api/v1/nope", "/nope", "/api/v2/tasks", "/api/v1/tasks/abc", "/api/v1/tasks/-1"],
 )
 def test_unknown_route_is_404_not_found(client: FlaskClient, path: str) -> None:
     assert_problem(client.get(path), 404, "not_found")

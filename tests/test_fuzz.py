@@ -338,6 +338,13 @@ SHAPED_BODIES: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         {"current_password": passwords, "new_password": passwords}
     ),
     "DELETE me": st.fixed_dictionaries({"password": passwords}),
+    "POST password-reset": st.fixed_dictionaries({"email": emails}),
+    "POST confirm": st.fixed_dictionaries(
+        {"token": st.one_of(st.text(ANY_CHAR, max_size=60), wide), "new_password": passwords}
+    ),
+    "POST verify-email": st.fixed_dictionaries(
+        {"token": st.one_of(st.text(ANY_CHAR, max_size=60), wide)}
+    ),
 }
 
 # Query strings: each parameter with arbitrary or nearly-right values, repeated, garbled.

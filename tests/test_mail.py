@@ -34,6 +34,10 @@ class Records(logging.Handler):
         """Keep the record."""
         self.records.append(record)
 
+    def clear(self) -> None:
+        """Forget the records kept so far."""
+        self.records.clear()
+
     def messages(self, level: int) -> list[str]:
         """Return the messages of `level`."""
         return [record.getMessage() for record in self.records if record.levelno == level]
@@ -62,10 +66,17 @@ def silent_server() -> Iterator[int]:
         yield server.getsockname()[1]
 
 
-def register(app: Flask, **extra: Any) -> tuple[int, str]:
-    """Register a user over HTTP; return their id and address."""
+def register(app: Flask, *sinks: Records | SMTPServer, **extra: Any) -> tuple[int, str]:
+    """Register a user over HTTP; return their id and address.
+
+    Registration mails a verification link: once it is out, `sinks` forget it, so that a test
+    sees only the mails it causes itself.
+    """
     response = AuthActions(app.test_client()).register(**extra)
     assert response.status_code == 201, response.get_json()
+    mail.wait_for_outbox(timeout=OUTBOX_TIMEOUT)
+    for sink in sinks:
+        sink.clear()
     return response.get_json()["id"], response.get_json()["email"]
 
 
@@ -85,7 +96,7 @@ def test_without_mail_server_the_whole_mail_goes_to_the_log(
     make_app: AppFactory, mail_log: Records, environment: str
 ) -> None:
     app = make_app(APP_ENV=environment, AUTO_MIGRATE=False)
-    _, email = register(app)
+    _, email = register(app, mail_log)
     with app.app_context():
         assert mail.mail_available() is True
 
@@ -108,7 +119,7 @@ def test_production_without_mail_server_cannot_mail(
     make_app: AppFactory, mail_log: Records
 ) -> None:
     app = make_app(APP_ENV="production", JWT_SECRET_KEY=STRONG_SECRET)
-    user_id, email = register(app)
+    user_id, email = register(app, mail_log)
     with app.app_context():
         assert mail.mail_available() is False
         with pytest.raises(ServiceUnavailable) as reset:
@@ -129,7 +140,7 @@ def test_production_with_mail_server_can_mail(
     make_app: AppFactory, smtp_server: SMTPServer
 ) -> None:
     app = make_app(APP_ENV="production", JWT_SECRET_KEY=STRONG_SECRET, **smtp_server.settings)
-    _, email = register(app)
+    _, email = register(app, smtp_server)
     reset_as_request(app, email)
     assert smtp_server.only_message().rcpt_tos == [email]
 
@@ -143,7 +154,7 @@ def test_a_send_to_a_stopped_server_is_logged_and_does_not_raise(
     server = SMTPServer()
     server.start()
     app = make_app(**server.settings)
-    _, email = register(app)
+    _, email = register(app, mail_log)
     server.stop()  # its port is closed now
 
     reset_as_request(app, email, "req-refused")
@@ -160,7 +171,7 @@ def test_mail_timeout_bounds_a_send_and_the_outbox_is_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent_server, MAIL_TIMEOUT=1)
-    _, email = register(app)
+    _, email = register(app, mail_log)
     monkeypatch.setattr(mail, "_room", threading.BoundedSemaphore(1))
     with app.app_context():
         g.request_id = "req-slow"
@@ -182,7 +193,7 @@ def test_the_html_part_escapes_the_users_name(
     make_app: AppFactory, smtp_server: SMTPServer
 ) -> None:
     app = make_app(**smtp_server.settings)
-    user_id, _ = register(app, name="<b>Ada</b> & co")
+    user_id, _ = register(app, smtp_server, name="<b>Ada</b> & co")
     with app.app_context():
         recovery.send_verification(user_id)
     received = smtp_server.only_message()
@@ -194,7 +205,7 @@ def test_the_html_part_escapes_the_users_name(
 
 
 def test_mail_defaults_follow_the_contract() -> None:
-    config = load_config({"APP_ENV": "testing"})
+    config = load_config({"APP_ENV": "testing", "JWT_SECRET_KEY": STRONG_SECRET})
     assert config["MAIL_SERVER"] is None
     assert config["MAIL_PORT"] == 587
     assert config["MAIL_USE_TLS"] is False

@@ -172,6 +172,9 @@ PUBLIC = {
     ("GET", "/api/v1"),
     ("POST", "/api/v1/auth/register"),
     ("POST", "/api/v1/auth/login"),
+    ("POST", "/api/v1/auth/password-reset"),
+    ("POST", "/api/v1/auth/password-reset/confirm"),
+    ("POST", "/api/v1/auth/verify-email"),
     ("GET", "/api/v1/health"),
     ("GET", OPENAPI),
 }

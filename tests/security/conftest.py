@@ -16,6 +16,9 @@ PUBLIC_RULES = frozenset(
     {
         f"{API}/auth/register",
         f"{API}/auth/login",
+        f"{API}/auth/password-reset",
+        f"{API}/auth/password-reset/confirm",
+        f"{API}/auth/verify-email",
         f"{API}/health",
         API,
         f"{API}/openapi.json",
