@@ -16,7 +16,7 @@ from werkzeug.http import parse_etags
 
 from backend.errors import Forbidden, NotFound, PreconditionFailed
 from backend.extensions import db
-from backend.models import User
+from backend.models import MAX_ROW_ID, User
 
 
 class Owned(Protocol):
@@ -47,6 +47,8 @@ def get_owned(
 
     `label` names the resource in messages; `for_update` locks the row (PostgreSQL) for a write.
     """
+    if not 1 <= resource_id <= MAX_ROW_ID:  # no row has it (and PostgreSQL would refuse it)
+        raise NotFound(f"{label} {resource_id} was not found.")
     statement = select(model).where(model.id == resource_id)
     if for_update:
         statement = statement.with_for_update()
