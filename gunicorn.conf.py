@@ -17,6 +17,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from backend.config import ConfigError, env_file, load_config
+from backend.gunicorn_errors import install as install_problem_pages
 
 # Every variable this file reads (tests check that .env.example and the README list them).
 ENV_VARIABLES = (
@@ -35,6 +36,8 @@ ENV_VARIABLES = (
     "LOG_LEVEL",
 )
 
+# gunicorn's own answers to requests it cannot parse are problem+json, not its HTML page.
+install_problem_pages()
 load_dotenv(env_file(), override=False)
 try:
     settings = load_config()

@@ -321,3 +321,14 @@ def test_database_outage_is_503_quickly(
         r.name == "tasktracker.errors" and r.fields == {"request_id": "outage-1"}  # type: ignore[attr-defined]
         for r in caplog.records
     )
+
+
+def test_problem_bodies_are_compact_json_like_success_bodies(user: ApiUser) -> None:
+    """One JSON style for every body: no spaces after separators, errors included."""
+    for response in (
+        user.get("/api/v1/tasks/999"),
+        user.post("/api/v1/tasks", json={"title": ""}),
+        user.get("/api/v1/auth/me"),
+    ):
+        text = response.get_data(as_text=True)
+        assert text.startswith("{") and ", " not in text and '": ' not in text, text

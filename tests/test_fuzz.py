@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
+from backend.mail import wait_for_outbox
 from tests.conftest import AppFactory, AuthActions, User, assert_problem
 
 API = "/api/v1"
@@ -591,6 +592,9 @@ class World:
             query_string=query_string,
             headers=all_headers,
         )
+        # A registration or reset queues a mail, whose composing draws from `random`: let it
+        # finish before Hypothesis draws the next example (it must see its own draws only).
+        wait_for_outbox()
         check_answer(response, f"{route.method} {path or route.rule}")
         return response
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from marshmallow import fields
 
 from backend.schemas.auth import name_field, new_password_field
-from backend.schemas.common import BodySchema, Schema
+from backend.schemas.common import BodySchema, ResponseSchema
 from backend.schemas.fields import Password, UTCTime
 
 
-class SessionSchema(Schema):
+class SessionSchema(ResponseSchema):
     """One open session (a login) of the current user."""
 
     id = fields.Integer(required=True, metadata={"example": 42})
@@ -20,7 +20,7 @@ class SessionSchema(Schema):
     )
 
 
-class SessionListSchema(Schema):
+class SessionListSchema(ResponseSchema):
     """The user's open sessions, most recently used first."""
 
     items = fields.List(fields.Nested(SessionSchema), required=True)

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from backend.passwords import local_part_error, policy_errors
-from backend.schemas.common import BodySchema, Schema
+from backend.schemas.common import BodySchema, ResponseSchema
 from backend.schemas.fields import CleanString, Password, UTCTime
 
 EMAIL_MAX = 254
@@ -114,7 +114,7 @@ def name_field() -> CleanString:
     )
 
 
-class UserSchema(Schema):
+class UserSchema(ResponseSchema):
     """A user, as the API shows one."""
 
     id = fields.Integer(dump_only=True)
@@ -151,7 +151,7 @@ class LoginSchema(BodySchema):
     password = Password(required=True, load_only=True, metadata={"format": "password"})
 
 
-class TokenPairSchema(Schema):
+class TokenPairSchema(ResponseSchema):
     """The tokens a login or refresh returns."""
 
     access_token = fields.String(required=True)

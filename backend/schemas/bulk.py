@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
-from backend.schemas.common import BodySchema
+from backend.schemas.common import BodySchema, ResponseSchema
 from backend.schemas.fields import INT32_MAX, StrictInteger
 from backend.schemas.tasks import TaskPatchSchema, TaskSchema
 
@@ -59,7 +59,7 @@ class BulkPatchSchema(BodySchema):
     )
 
 
-class BulkUpdatedSchema(Schema):
+class BulkUpdatedSchema(ResponseSchema):
     """How many tasks a bulk change updated."""
 
     updated = fields.Integer(required=True, metadata={"example": 2})
@@ -70,7 +70,7 @@ class BulkUpdatedSchema(Schema):
     )
 
 
-class BulkDeletedSchema(Schema):
+class BulkDeletedSchema(ResponseSchema):
     """How many tasks a bulk delete removed."""
 
     deleted = fields.Integer(required=True, metadata={"example": 5})

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 
-from backend.schemas.common import BodySchema, PageSchema, as_patch
+from backend.schemas.common import BodySchema, PageSchema, ResponseSchema, as_patch
 from backend.schemas.fields import CleanString, UTCTime
 
 COLOR_PATTERN = r"#[0-9A-Fa-f]{6}"
 
 
-class CategorySchema(Schema):
+class CategorySchema(ResponseSchema):
     """A category, as the API shows one."""
 
     id = fields.Integer(required=True, dump_only=True, metadata={"example": 3})

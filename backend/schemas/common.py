@@ -9,6 +9,15 @@ from marshmallow import EXCLUDE, RAISE, Schema, fields, missing, validate
 from backend.schemas.fields import INT32_MAX, CleanString, QueryInteger
 
 
+class ResponseSchema(Schema):
+    """A response body; its document allows further properties: new fields are not breaking."""
+
+    class Meta:
+        """Not `RAISE`, which apispec documents as `additionalProperties: false`."""
+
+        unknown = EXCLUDE
+
+
 class BodySchema(Schema):
     """A request body: unknown fields are refused, so no field can be mass-assigned."""
 
@@ -71,7 +80,7 @@ class SearchQuerySchema(PageQuerySchema):
     q = SEARCH
 
 
-class PageSchema(Schema):
+class PageSchema(ResponseSchema):
     """The envelope of a page of items; subclasses set `items`."""
 
     total = fields.Integer(required=True, metadata={"description": "Every match of the filters."})
@@ -79,7 +88,7 @@ class PageSchema(Schema):
     offset = fields.Integer(required=True)
 
 
-class ProblemSchema(Schema):
+class ProblemSchema(ResponseSchema):
     """An RFC 9457 problem details body, as every error is sent."""
 
     type = fields.String(required=True, metadata={"example": "about:blank"})

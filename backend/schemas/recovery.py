@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from backend.schemas.auth import email_field, new_password_field
-from backend.schemas.common import BodySchema, Schema
+from backend.schemas.common import BodySchema, ResponseSchema
 from backend.schemas.fields import CleanString
 
 
@@ -37,7 +37,7 @@ class EmailVerificationSchema(BodySchema):
     token = token_field()
 
 
-class AcceptedSchema(Schema):
+class AcceptedSchema(ResponseSchema):
     """A request accepted for later work (a mail on its way, or none: the answer is the same)."""
 
     detail = fields.String(required=True)

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import fields
+
+from backend.schemas.common import ResponseSchema
 
 
-class HealthSchema(Schema):
+class HealthSchema(ResponseSchema):
     """The health report."""
 
     status = fields.String(required=True, metadata={"example": "ok"})
     database = fields.String(required=True, metadata={"example": "ok"})
 
 
-class IndexSchema(Schema):
+class IndexSchema(ResponseSchema):
     """Where to start: the API's documentation, its OpenAPI document and its health."""
 
     name = fields.String(required=True, metadata={"example": "TaskTracker API"})

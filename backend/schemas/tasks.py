@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from backend.models import Status
 from backend.schemas.common import (
@@ -11,6 +11,7 @@ from backend.schemas.common import (
     PageQuerySchema,
     PageSchema,
     QuerySchema,
+    ResponseSchema,
     as_patch,
 )
 from backend.schemas.fields import (
@@ -28,7 +29,7 @@ PRIORITIES = ["low", "medium", "high"]
 SORT_KEYS = ("created_at", "updated_at", "due_date", "priority", "title")
 
 
-class TaskSchema(Schema):
+class TaskSchema(ResponseSchema):
     """A task, as the API shows one."""
 
     id = fields.Integer(required=True, dump_only=True, metadata={"example": 17})

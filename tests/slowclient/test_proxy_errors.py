@@ -144,14 +144,14 @@ def test_requests_gunicorn_would_refuse_with_html_reach_the_app(
     assert deployed.served(reply)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap (issue 14): nginx passes header values with control characters, and "
-    "gunicorn answers them with its own HTML 400; fixed by gunicorn's error page, not nginx",
-)
 def test_header_value_with_a_control_character(deployed: Deployment):
+    """nginx passes it on; gunicorn's own answer is problem+json too, echoing nothing."""
     reply = send_raw(deployed.listen_port, get(HEALTH, b"X-Test: \x01"))
     assert_not_gunicorn(reply)
+    body = assert_status(reply, 400)
+    assert reply.header("Content-Type") == "application/problem+json"
+    assert body["code"] == "validation_error"
+    assert "X-Test" not in reply.raw.decode("latin-1")
 
 
 def test_body_over_1_mib_is_refused_by_nginx(deployed: Deployment):
