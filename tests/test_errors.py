@@ -331,4 +331,6 @@ def test_problem_bodies_are_compact_json_like_success_bodies(user: ApiUser) -> N
         user.get("/api/v1/auth/me"),
     ):
         text = response.get_data(as_text=True)
-        assert text.startswith("{") and ", " not in text and '": ' not in text, text
+        assert text.startswith("{"), text
+        assert ", " not in text, text
+        assert '": ' not in text, text
