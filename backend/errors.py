@@ -185,7 +185,7 @@ def problem(
         body["errors"] = errors
     # Compact, like every success body (`backend.http.register_http`); ASCII, as a bad field's
     # name may hold a lone surrogate, which UTF-8 cannot carry.
-    text = json.dumps(body, separators=(",", ":"))
+    text = json.dumps(body, separators=(",", ":")) + "\n"  # a newline at the end, like Flask's
     response = Response(text, status=status, mimetype=PROBLEM_JSON)
     response.headers.update(headers or {})
     return response

@@ -22,16 +22,19 @@ DETAIL = "The request is malformed: it could not be read as HTTP."
 def write_problem(sock: Any, status_int: int, reason: str, _mesg: str) -> None:
     """Write gunicorn's error answer as RFC 9457 problem+json; the client's input is not echoed."""
     code = CODES_BY_STATUS.get(status_int, reason.lower().replace(" ", "_"))
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": title_for(status_int),
-            "status": status_int,
-            "detail": DETAIL if status_int < 500 else "An unexpected error occurred.",
-            "code": code,
-        },
-        separators=(",", ":"),
-    ).encode()
+    body = (
+        json.dumps(
+            {
+                "type": "about:blank",
+                "title": title_for(status_int),
+                "status": status_int,
+                "detail": DETAIL if status_int < 500 else "An unexpected error occurred.",
+                "code": code,
+            },
+            separators=(",", ":"),
+        ).encode()
+        + b"\n"
+    )
     head = (
         f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
         f"Content-Type: application/problem+json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -61,6 +61,7 @@ from schemathesis.openapi.checks import (
 )
 
 from backend.app import create_app
+from backend.mail import wait_for_outbox
 from tests.conftest import PASSWORD, TEST_JWT_SECRET, AppFactory, AuthActions
 
 ENABLED = os.environ.get("TEST_SCHEMATHESIS") == "1"
@@ -210,6 +211,9 @@ class Api:
             # A negative case about the token itself keeps its own (or none).
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
         response = case.call_and_validate(app=self.app)
+        # A registration or reset queues a mail, whose composing draws from `random`: let it
+        # finish before Hypothesis draws the next case.
+        wait_for_outbox()
         if (case.method, case.path, response.status_code) == ("POST", f"{API}/auth/password", 204):
             self.password = case.body["new_password"]
 

@@ -41,7 +41,7 @@ BASH = shutil.which("bash") or "/bin/bash"
 WORKERS = 2  # production settings: sync workers, WEB_CONCURRENCY=2
 STARTUP_TIMEOUT = 120.0  # migrations, two workers importing the app, curl's retries
 STOP_TIMEOUT = 15.0
-HEALTHY = '{"status":"ok","database":"ok"}'
+HEALTHY = '{"status":"ok","database":"ok"}\n'  # Flask ends JSON bodies with a newline
 
 
 def deploying_blocks() -> tuple[str, str]:
