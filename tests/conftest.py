@@ -255,6 +255,7 @@ def recorded_statements(app: Flask) -> Iterator[list[str]]:
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
+    wait_for_outbox()  # a mail job queued earlier (registration) must not be recorded
     with app.app_context():
         engine = db.engine
     event.listen(engine, "before_cursor_execute", record)
